@@ -1,0 +1,1 @@
+"""Temporal activities: thin wrappers over `pressroom.steps` with heartbeats and retries."""

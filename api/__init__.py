@@ -1,0 +1,1 @@
+"""The HTTP API (aiohttp): start jobs, inspect them, health."""

@@ -1,0 +1,147 @@
+"""Starting and inspecting jobs through Temporal: the one place that maps jobs to workflows.
+
+The workflow id is the job id. Temporal refuses a second execution with the same id
+(REJECT_DUPLICATE + FAIL on conflict), and the request fingerprint kept in the memo tells an
+idempotent re-post (same body: the same job) from a conflicting one (different body: 409).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from pressroom.models import JobInput, JobProgress
+from workflows.process_job import ProcessJob
+from workflows.search_attributes import JOB_ID, SITE, STATE, TASK
+
+FINGERPRINT_MEMO = "requestSha256"
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+_STATUS = {
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING: "running",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED: "completed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED: "failed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED: "cancelled",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED: "failed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TIMED_OUT: "failed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "running",
+}
+
+
+class JobConflict(Exception):
+    """The job id exists with a different request body."""
+
+
+@dataclass(frozen=True)
+class Started:
+    workflow_id: str
+    run_id: str | None
+    created: bool  # False: an identical request had already started this job
+
+
+async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
+    try:
+        handle = await client.start_workflow(
+            ProcessJob.run,
+            job,
+            id=job.job_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo={FINGERPRINT_MEMO: job.request_sha256},
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(JOB_ID, job.job_id),
+                    SearchAttributePair(TASK, job.task),
+                    SearchAttributePair(SITE, job.site),
+                    SearchAttributePair(STATE, "pending"),
+                ]
+            ),
+            static_summary=f"{job.task} {job.site} from {job.repo_url[:200]}",
+        )
+        return Started(job.job_id, handle.first_execution_run_id, created=True)
+    except WorkflowAlreadyStartedError:
+        desc = await client.get_workflow_handle(job.job_id).describe()
+        memo = await desc.memo()
+        if memo.get(FINGERPRINT_MEMO) != job.request_sha256:
+            raise JobConflict(job.job_id) from None
+        return Started(job.job_id, desc.run_id, created=False)
+
+
+async def describe_job(client: Client, job_id: str) -> dict[str, Any] | None:
+    """The job's state for `GET /jobs/{jobId}`; None when no such job exists."""
+    handle = client.get_workflow_handle(job_id)
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    status = _STATUS.get(desc.status, "running") if desc.status else "pending"
+    progress: JobProgress | None = None
+    try:
+        progress = await handle.query(ProcessJob.progress, rpc_timeout=QUERY_TIMEOUT)
+    except Exception:
+        progress = None  # no worker to answer the query: describe and the result still tell
+    view = _job_view(job_id, desc, status, progress)
+    if progress is None and status in ("completed", "failed", "cancelled"):
+        view.update(await _closed_outcome(handle))
+    return view
+
+
+async def _closed_outcome(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    """A closed job's result or failure, read from history (no worker needed)."""
+    try:
+        result = await handle.result(follow_runs=False)
+    except WorkflowFailureError as err:
+        cause = err.cause
+        while cause is not None and cause.cause is not None:
+            cause = cause.cause
+        return {"failure": str(cause or err)}
+    return {"result": result, "counts": (result or {}).get("counts", {})}
+
+
+def _job_view(
+    job_id: str, desc: WorkflowExecutionDescription, status: str, progress: JobProgress | None
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "jobId": job_id,
+        "workflowId": desc.id,
+        "runId": desc.run_id,
+        "state": status,
+        "startedAt": desc.start_time.isoformat() if desc.start_time else None,
+        "closedAt": desc.close_time.isoformat() if desc.close_time else None,
+    }
+    if progress is not None:
+        view.update(
+            state=progress.state if status == "running" else status,
+            task=progress.task,
+            currentStep=progress.current_step,
+            steps=[s.model_dump() for s in progress.steps],
+            counts=progress.counts,
+            errors=[e.model_dump() for e in progress.errors],
+            errorCount=progress.error_count,
+            revision=progress.revision_id,
+            result=progress.result,
+            failure=progress.failure,
+        )
+    if status == "running" and progress is not None and progress.state == "pending":
+        view["state"] = "pending"
+    return view

@@ -1,0 +1,1 @@
+"""Benchmarks and the seeded corpus generator they (and some tests) use."""

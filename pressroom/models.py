@@ -1,0 +1,206 @@
+"""Plain data models shared by every layer: posts, sections, media, job input and results.
+
+These are pydantic models so they serialise the same way in the work store, in Temporal
+payloads and in the published JSON. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Link(BaseModel):
+    """An outgoing link found in a post body."""
+
+    url: str
+    text: str = ""
+    internal: bool = False  # relative / root-relative / same-site link
+
+
+class ImageRef(BaseModel):
+    """An image referenced by a post (Markdown `![alt](src)` or an HTML `<img>`)."""
+
+    src: str  # as written in the post
+    path: str | None = None  # resolved repo-relative POSIX path; None for external URLs
+    alt: str = ""
+    title: str | None = None
+
+
+class Section(BaseModel):
+    """A heading-level slice of a post; the unit of embedding and search."""
+
+    id: str  # f"{post_id}#{anchor}"; the intro section before any heading has anchor ""
+    post_id: str
+    anchor: str
+    heading: str  # heading text; "" for the intro section
+    level: int  # 1-6 for headings, 0 for the intro section
+    position: int  # 0-based order within the post
+    text: str  # plain text of the section body (heading excluded)
+
+
+class Post(BaseModel):
+    """One parsed Markdown post."""
+
+    id: str  # repo-relative path without extension (and without a trailing /index)
+    slug: str
+    path: str  # repo-relative POSIX path of the source file
+    title: str
+    date: str | None = None  # ISO 8601 date or datetime
+    updated: str | None = None
+    authors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    description: str = ""
+    excerpt: str = ""
+    draft: bool = False
+    word_count: int = 0
+    reading_time: int = 0  # minutes, at least 1 for a non-empty post
+    html: str = ""
+    text: str = ""
+    sections: list[Section] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    images: list[ImageRef] = Field(default_factory=list)
+    front_matter: dict[str, Any] = Field(default_factory=dict)  # JSON-safe copy
+    content_sha256: str = ""  # sha256 of the source file bytes
+
+
+class PostError(BaseModel):
+    """A post that could not be parsed (or was skipped), reported with its path."""
+
+    path: str
+    reason: str
+
+
+class MediaRef(BaseModel):
+    post_id: str
+    alt: str = ""
+
+
+class MediaItem(BaseModel):
+    """An image file in the source tree."""
+
+    path: str  # repo-relative POSIX path
+    mime: str
+    bytes: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    referenced_by: list[MediaRef] = Field(default_factory=list)
+    description: str = ""  # filled by a vision model when one is configured
+
+
+# --- job contract -----------------------------------------------------------------------
+
+
+class JobInput(BaseModel):
+    """Workflow input: small, references only (claim check)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    task: str
+    repo_url: str
+    dist_folder: str = "dist"
+    site: str
+    revision_id: str | None = None  # the client's revision id, else a content hash
+    callback_url: str | None = None
+    request_sha256: str = ""
+    # Workflow tuning, fixed at start so replays see the same values.
+    heartbeat_seconds: int = 60
+    embed_concurrency: int = 4
+
+
+class StepProgress(BaseModel):
+    name: str
+    state: str = "pending"  # pending | running | completed | failed | skipped
+    done: int = 0
+    total: int = 0
+    detail: str = ""
+
+
+class JobProgress(BaseModel):
+    """What the `progress` query returns and `GET /jobs/{jobId}` shows."""
+
+    job_id: str
+    task: str
+    state: str = "pending"  # pending | running | completed | failed | cancelled
+    current_step: str | None = None
+    steps: list[StepProgress] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    errors: list[PostError] = Field(default_factory=list)
+    error_count: int = 0
+    skipped: list[PostError] = Field(default_factory=list)
+    revision_id: str | None = None
+    started_at: str | None = None
+    result: dict[str, Any] | None = None
+    failure: str | None = None
+
+
+# --- step summaries (small: they travel through workflow history) ------------------------
+
+MAX_INLINE_ERRORS = 50  # errors beyond this are counted and kept in the work store only
+
+
+class EmbeddingInfo(BaseModel):
+    provider: str
+    model: str
+    dimensions: int
+    version: str
+
+
+class SourceSummary(BaseModel):
+    revision_id: str
+    files: int
+    bytes: int
+    posts_found: int
+    images_found: int
+
+
+class ParseSummary(BaseModel):
+    posts: int
+    sections: int
+    media: int
+    drafts_skipped: int
+    skipped: list[PostError] = Field(default_factory=list)  # drafts, at most MAX_INLINE_ERRORS
+    errors: list[PostError] = Field(default_factory=list)  # at most MAX_INLINE_ERRORS
+    error_count: int = 0
+    text_batches: int = 0
+    media_batches: int = 0
+    embedding: EmbeddingInfo | None = None  # the parsing worker's embedder, for later steps
+
+
+class EmbedSummary(BaseModel):
+    kind: str  # "text" | "media"
+    batch: int
+    inputs: int
+    computed: int
+    reused: int
+    embedding: EmbeddingInfo
+
+
+class LoadSummary(BaseModel):
+    site: str
+    revision_id: str
+    posts: int
+    sections: int
+    media: int
+
+
+class ArtifactFile(BaseModel):
+    name: str
+    bytes: int
+    sha256: str
+
+
+class ArtifactSummary(BaseModel):
+    files: list[ArtifactFile]
+
+
+class PublishSummary(BaseModel):
+    base_url: str
+    latest_url: str
+    files: list[str]
+    uploaded: int
+    skipped: int = 0

@@ -1,0 +1,134 @@
+-- Pressroom's Postgres schema: sites, their revisions, and each revision's posts, sections
+-- (full text + vectors) and media, plus the embedding cache shared by every site.
+--
+-- Idempotent: every statement is IF NOT EXISTS (or guarded), so it can run on every start.
+-- database.migrate runs it in one transaction under an advisory lock, which makes concurrent
+-- first runs safe (CREATE EXTENSION / CREATE TABLE IF NOT EXISTS race on the catalogs otherwise).
+--
+-- Vector columns are untyped `vector` so the embedding dimension is a setting, not a schema
+-- change. HNSW indexes need a fixed dimension, so they are per-dimension expression partial
+-- indexes created by database.ensure_vector_indexes, never here.
+-- To change an existing table later, append `ALTER TABLE ... ADD COLUMN IF NOT EXISTS ...`:
+-- CREATE TABLE IF NOT EXISTS never alters a table that is already there.
+-- No foreign keys on the bulk tables: COPY speed matters and rows only ever arrive through
+-- database.load_revision, which writes a whole revision in one transaction.
+
+CREATE EXTENSION IF NOT EXISTS vector;
+
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    sha256      text PRIMARY KEY,  -- sha256 of this file as applied
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS sites (
+    site_id           text PRIMARY KEY,
+    current_revision  text,
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS revisions (
+    site_id             text NOT NULL REFERENCES sites (site_id) ON DELETE CASCADE,
+    revision_id         text NOT NULL,
+    job_id              text NOT NULL,
+    state               text NOT NULL DEFAULT 'loading' CHECK (state IN ('loading', 'ready')),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    committed_at        timestamptz,
+    counts              jsonb NOT NULL DEFAULT '{}'::jsonb,
+    embedding_provider  text NOT NULL,
+    embedding_model     text NOT NULL,
+    dimensions          integer NOT NULL CHECK (dimensions > 0),
+    PRIMARY KEY (site_id, revision_id)
+);
+
+-- The current revision must exist: deleting it (pruning) fails instead of orphaning the site.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_constraint
+        WHERE conname = 'sites_current_revision_fkey' AND conrelid = 'sites'::regclass
+    ) THEN
+        ALTER TABLE sites ADD CONSTRAINT sites_current_revision_fkey
+            FOREIGN KEY (site_id, current_revision) REFERENCES revisions (site_id, revision_id);
+    END IF;
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS posts (
+    site_id         text NOT NULL,
+    revision_id     text NOT NULL,
+    post_id         text NOT NULL,
+    slug            text NOT NULL,
+    path            text NOT NULL,
+    title           text NOT NULL DEFAULT '',
+    date            timestamptz,
+    updated         timestamptz,
+    authors         text[] NOT NULL DEFAULT '{}',
+    tags            text[] NOT NULL DEFAULT '{}',
+    categories      text[] NOT NULL DEFAULT '{}',
+    description     text NOT NULL DEFAULT '',
+    excerpt         text NOT NULL DEFAULT '',
+    draft           boolean NOT NULL DEFAULT false,
+    word_count      integer NOT NULL DEFAULT 0,
+    reading_time    integer NOT NULL DEFAULT 0,
+    content_sha256  text NOT NULL DEFAULT '',
+    data            jsonb NOT NULL DEFAULT '{}'::jsonb,  -- links, images, front_matter
+    PRIMARY KEY (site_id, revision_id, post_id)
+);
+
+CREATE TABLE IF NOT EXISTS sections (
+    site_id         text NOT NULL,
+    revision_id     text NOT NULL,
+    section_id      text NOT NULL,
+    post_id         text NOT NULL,
+    post_title      text NOT NULL DEFAULT '',  -- denormalised: it weighs in the tsvector
+    anchor          text NOT NULL DEFAULT '',
+    heading         text NOT NULL DEFAULT '',
+    level           smallint NOT NULL DEFAULT 0,
+    position        integer NOT NULL DEFAULT 0,
+    content         text NOT NULL DEFAULT '',
+    content_sha256  text NOT NULL DEFAULT '',
+    tsv             tsvector GENERATED ALWAYS AS (
+                        setweight(to_tsvector('english', coalesce(post_title, '')), 'A')
+                        || setweight(to_tsvector('english', coalesce(heading, '')), 'B')
+                        || setweight(to_tsvector('english', content), 'C')
+                    ) STORED,
+    dims            integer,
+    embedding       vector,
+    CONSTRAINT sections_dims_check CHECK (
+        (embedding IS NULL) = (dims IS NULL) AND (embedding IS NULL OR vector_dims(embedding) = dims)
+    ),
+    PRIMARY KEY (site_id, revision_id, section_id)
+);
+
+CREATE INDEX IF NOT EXISTS sections_tsv_gin ON sections USING gin (tsv);
+
+CREATE TABLE IF NOT EXISTS media (
+    site_id      text NOT NULL,
+    revision_id  text NOT NULL,
+    path         text NOT NULL,
+    mime         text NOT NULL,
+    bytes        bigint NOT NULL,
+    sha256       text NOT NULL,
+    width        integer,
+    height       integer,
+    alt_texts    text[] NOT NULL DEFAULT '{}',
+    post_ids     text[] NOT NULL DEFAULT '{}',
+    description  text NOT NULL DEFAULT '',
+    dims         integer,
+    embedding    vector,
+    CONSTRAINT media_dims_check CHECK (
+        (embedding IS NULL) = (dims IS NULL) AND (embedding IS NULL OR vector_dims(embedding) = dims)
+    ),
+    PRIMARY KEY (site_id, revision_id, path)
+);
+
+CREATE TABLE IF NOT EXISTS embedding_cache (
+    provider      text NOT NULL,
+    model         text NOT NULL,
+    dimensions    integer NOT NULL,
+    input_sha256  text NOT NULL,
+    embedding     vector NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT embedding_cache_dims_check CHECK (vector_dims(embedding) = dimensions),
+    PRIMARY KEY (provider, model, dimensions, input_sha256)
+);

@@ -1,0 +1,65 @@
+"""Step 1, fetch: materialise the source, validate it, snapshot posts and images to the work store.
+
+The snapshot is an uncompressed tar of only the files later steps read (Markdown and images),
+in sorted order, so every later step (on any worker) sees exactly the same tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+from pathlib import Path
+
+from pressroom.media import is_image_path
+from pressroom.models import SourceSummary
+from pressroom.posts import is_post_path
+from pressroom.sources import (
+    SourceFile,
+    SourceLimits,
+    compute_revision_id,
+    list_source_files,
+    materialize_source,
+)
+from pressroom.steps import Progress
+from pressroom.storage import Store
+from pressroom.workstore import WorkKeys
+
+
+def _snapshot(root: Path, files: list[SourceFile], dest: Path) -> None:
+    with tarfile.open(dest, "w") as tar:
+        for f in files:
+            info = tar.gettarinfo(str(root / f.path), arcname=f.path)
+            # Normalise metadata so the snapshot depends on content only.
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o644
+            with (root / f.path).open("rb") as fh:
+                tar.addfile(info, fh)
+
+
+async def fetch_source(
+    store: Store,
+    keys: WorkKeys,
+    repo_url: str,
+    limits: SourceLimits,
+    scratch: Path,
+    client_revision: str | None,
+    progress: Progress,
+) -> SourceSummary:
+    progress(0, 3, "materialising source")
+    root = await asyncio.to_thread(materialize_source, repo_url, scratch / "src", limits)
+    files = await asyncio.to_thread(list_source_files, root)
+    relevant = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
+    progress(1, 3, f"{len(relevant)} files to snapshot")
+    revision_id = client_revision or compute_revision_id(relevant)
+    tar_path = scratch / "source.tar"
+    await asyncio.to_thread(_snapshot, root, relevant, tar_path)
+    progress(2, 3, "uploading snapshot")
+    await store.put_file(keys.source, tar_path, "application/x-tar")
+    progress(3, 3, "done")
+    return SourceSummary(
+        revision_id=revision_id,
+        files=len(relevant),
+        bytes=sum(f.size for f in relevant),
+        posts_found=sum(1 for f in relevant if is_post_path(f.path)),
+        images_found=sum(1 for f in relevant if is_image_path(f.path)),
+    )

@@ -1,0 +1,1 @@
+"""The command line (`pressroom`): dev stack, worker, API, jobs, replay and the demo."""

@@ -1,0 +1,244 @@
+"""The `pressroom` command line: dev stack, worker, API, and starting/following/replaying jobs.
+
+Jobs started here go through the same validation and start path as `POST /process`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pressroom.config import Settings
+
+app = typer.Typer(
+    help="Pressroom: durable search-asset builds for Markdown sites.", no_args_is_help=True
+)
+dev = typer.Typer(
+    help="The embedded dev stack (Temporal dev server + Postgres).", no_args_is_help=True
+)
+app.add_typer(dev, name="dev")
+console = Console()
+
+
+@dev.command("up")
+def dev_up() -> None:
+    """Start the embedded Temporal dev server and Postgres, and leave them running."""
+    from starter import devstack
+
+    settings = Settings()
+    stack = devstack.up(settings)
+    console.print(f"Temporal  {stack.temporal_address}  (UI {stack.ui_url})")
+    console.print(f"Postgres  {stack.postgres_url or 'DATABASE_URL'}")
+    console.print(f"Artifacts {settings.artifacts_location}")
+
+
+@dev.command("down")
+def dev_down() -> None:
+    """Stop the embedded stack (its data stays under the state dir)."""
+    from starter import devstack
+
+    settings = Settings()
+    console.print(f"temporal stopped: {devstack.stop_temporal(settings)}")
+    console.print(f"postgres stopped: {devstack.stop_postgres(settings)}")
+
+
+@dev.command("status")
+def dev_status() -> None:
+    """Say what of the embedded stack is running."""
+    from starter import devstack
+
+    stack = devstack.status(Settings())
+    console.print(f"Temporal {stack.temporal_address}: {'up' if stack.temporal else 'down'}")
+    console.print(f"Temporal UI: {stack.ui_url}")
+    console.print(f"Postgres: {stack.postgres_url or 'down or external'}")
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (workflows + activities) until SIGTERM."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API until SIGTERM."""
+    from api.app import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(Settings()))
+
+
+@app.command()
+def start(
+    source: Annotated[str, typer.Argument(help="Local path, archive or URL of the posts")],
+    task: Annotated[str, typer.Option(help="Task to run")] = "process-all",
+    job_id: Annotated[str | None, typer.Option(help="Job id (default: generated)")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="Site id (default: from the source name)")
+    ] = None,
+    dist_folder: Annotated[str, typer.Option(help="Folder to publish under")] = "dist",
+    callback_url: Annotated[str | None, typer.Option(help="URL to call back when done")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow progress until the job ends")] = False,
+) -> None:
+    """Start a job; with --wait, show live step progress and print the result."""
+    if "://" not in source and Path(source).exists():
+        source = str(Path(source).resolve())
+    body: dict[str, Any] = {
+        "jobId": job_id or f"cli-{int(time.time() * 1000)}",
+        "task": task,
+        "data": {"repoUrl": source, "distFolder": dist_folder, **({"site": site} if site else {})},
+    }
+    if callback_url:
+        body["callbackUrl"] = callback_url
+    raise typer.Exit(asyncio.run(_start(body, wait)))
+
+
+async def _start(body: dict[str, Any], wait: bool) -> int:
+    from api.jobs import JobConflict, start_job
+    from api.requests import BadRequest, job_input, parse_job_request
+    from workflows.client import connect_client
+
+    settings = Settings()
+    try:
+        request, parsed = parse_job_request(json.dumps(body).encode())
+    except BadRequest as err:
+        console.print(f"[red]bad request:[/] {err.message}")
+        return 2
+    client = await connect_client(settings)
+    try:
+        started = await start_job(
+            client, job_input(request, parsed, settings), settings.temporal_task_queue
+        )
+    except JobConflict:
+        console.print(f"[red]job {request.jobId} exists with a different request[/]")
+        return 2
+    console.print(
+        f"job [bold]{started.workflow_id}[/] {'started' if started.created else 'already running'}"
+    )
+    if not wait:
+        return 0
+    return await _follow(client, started.workflow_id)
+
+
+def _progress_table(view: dict[str, Any]) -> Table:
+    table = Table(title=f"job {view['jobId']}: {view.get('state')}")
+    table.add_column("step")
+    table.add_column("state")
+    table.add_column("progress", justify="right")
+    for step in view.get("steps") or []:
+        done, total = step["done"], step["total"]
+        table.add_row(step["name"], step["state"], f"{done}/{total}" if total else "")
+    return table
+
+
+async def _follow(client: Any, job_id: str) -> int:
+    from api.jobs import describe_job
+
+    terminal = {"completed", "failed", "cancelled"}
+    with Live(console=console, refresh_per_second=4) as live:
+        while True:
+            view = await describe_job(client, job_id)
+            if view is None:
+                console.print(f"[red]no job {job_id}[/]")
+                return 1
+            live.update(_progress_table(view))
+            if view["state"] in terminal:
+                break
+            await asyncio.sleep(0.5)
+    console.print_json(json.dumps(view.get("result") or {}))
+    if view.get("failure"):
+        console.print(f"[red]failed:[/] {view['failure']}")
+    return 0 if view["state"] == "completed" else 1
+
+
+@app.command()
+def status(job_id: str) -> None:
+    """Print a job's state, steps, counts and errors."""
+
+    async def run() -> int:
+        from api.jobs import describe_job
+        from workflows.client import connect_client
+
+        view = await describe_job(await connect_client(Settings()), job_id)
+        if view is None:
+            console.print(f"[red]no job {job_id}[/]")
+            return 1
+        console.print(_progress_table(view))
+        console.print_json(json.dumps({k: v for k, v in view.items() if k != "steps"}))
+        return 0
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
+def replay(job_id: str) -> None:
+    """Fetch a job's history from Temporal and replay it against the current workflow code."""
+
+    async def run() -> int:
+        from temporalio.contrib.pydantic import pydantic_data_converter
+        from temporalio.worker import Replayer
+
+        from workflows.client import connect_client
+        from workflows.process_job import ProcessJob
+
+        client = await connect_client(Settings())
+        history = await client.get_workflow_handle(job_id).fetch_history()
+        replayer = Replayer(workflows=[ProcessJob], data_converter=pydantic_data_converter)
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if result.replay_failure:
+            console.print(f"[red]replay failed (non-determinism?):[/] {result.replay_failure}")
+            return 1
+        console.print(f"replayed {len(history.events)} events of {job_id}: deterministic")
+        return 0
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
+def demo(
+    keep_running: Annotated[bool, typer.Option(help="Leave the dev stack up afterwards")] = True,
+) -> None:
+    """Bring up the embedded stack, run a real job on the example blog, show what it made."""
+    from starter.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(Settings(), keep_running=keep_running)))
+
+
+def main() -> None:
+    # The Temporal client can abort at interpreter exit (sdk-python #300): exit explicitly
+    # with the command's status once output is flushed, so callers see the right code.
+    code = 0
+    try:
+        rv = app(standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        code = 130
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except Exception as exc:
+        console.print(f"[red]error:[/] {exc}")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,639 @@
+"""The Postgres layer against a real PostgreSQL 16 + pgvector server (pgserver).
+
+Each test module gets its own database; tests isolate themselves further with distinct
+site ids, so they can run in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import frontmatter
+import numpy as np
+import pytest
+from conftest import JEKYLL
+from pgvector import Vector
+
+from pressroom import database as db
+from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
+
+# --- fixtures and builders ----------------------------------------------------------------------
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _create_database(pg_url: str) -> str:
+    name = f"pressroom_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return name
+
+
+async def _drop_database(pg_url: str, name: str) -> None:
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def db_url(pg_url: str) -> AsyncIterator[str]:
+    name = await _create_database(pg_url)
+    yield _with_database(pg_url, name)
+    await _drop_database(pg_url, name)
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await db.connect(db_url)
+    yield connection
+    await connection.close()
+
+
+def unit(rng: np.random.Generator, dims: int) -> np.ndarray:
+    v = rng.standard_normal(dims).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def make_post(post_id: str, title: str, texts: list[str], **extra: object) -> Post:
+    sections = [
+        Section(
+            id=f"{post_id}#{'' if i == 0 else f's{i}'}",
+            post_id=post_id,
+            anchor="" if i == 0 else f"s{i}",
+            heading="" if i == 0 else f"Heading {i}",
+            level=0 if i == 0 else 2,
+            position=i,
+            text=text,
+        )
+        for i, text in enumerate(texts)
+    ]
+    return Post(
+        id=post_id,
+        slug=post_id.rsplit("/", 1)[-1],
+        path=f"{post_id}.md",
+        title=title,
+        text="\n".join(texts),
+        sections=sections,
+        word_count=sum(len(t.split()) for t in texts),
+        reading_time=1,
+        content_sha256="0" * 64,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def section_rows(
+    posts: list[Post], rng: np.random.Generator, dims: int | None
+) -> list[db.SectionRow]:
+    return [
+        db.SectionRow.from_section(
+            s, post_title=p.title, embedding=None if dims is None else unit(rng, dims)
+        )
+        for p in posts
+        for s in p.sections
+    ]
+
+
+def sample(dims: int, seed: int = 0) -> tuple[list[Post], list[db.SectionRow], list[db.MediaRow]]:
+    rng = np.random.default_rng(seed)
+    posts = [
+        make_post(
+            "posts/alpha",
+            "Alpha",
+            ["Intro to alpha.", "Gardening with tomatoes.", "Watering schedules."],
+            date="2024-03-01",
+            updated="2024-03-05T10:00:00Z",
+            tags=["garden"],
+            links=[Link(url="https://example.com", text="ex")],
+            images=[ImageRef(src="img/a.png", path="img/a.png", alt="A tomato")],
+            front_matter={"title": "Alpha", "tags": ["garden"]},
+        ),
+        make_post("posts/beta", "Beta", ["Beta intro.", "Sailing on the lake."]),
+        make_post("posts/gamma", "Gamma", ["Gamma intro."], date="not a date"),
+    ]
+    media = [
+        db.MediaRow.from_item(
+            MediaItem(
+                path="img/a.png",
+                mime="image/png",
+                bytes=1234,
+                sha256="a" * 64,
+                width=10,
+                height=20,
+                referenced_by=[
+                    MediaRef(post_id="posts/alpha", alt="A tomato"),
+                    MediaRef(post_id="posts/alpha", alt="A tomato"),
+                    MediaRef(post_id="posts/beta", alt=""),
+                ],
+            ),
+            embedding=unit(rng, dims),
+        ),
+        db.MediaRow(path="img/b.svg", mime="image/svg+xml", bytes=99, sha256="b" * 64),
+    ]
+    return posts, section_rows(posts, rng, dims), media
+
+
+async def load(
+    conn: asyncpg.Connection,
+    site: str,
+    revision: str,
+    data: tuple[list[Post], list[db.SectionRow], list[db.MediaRow]],
+    dims: int,
+    **kw: object,
+) -> dict[str, int]:
+    posts, sections, media = data
+    args: dict[str, object] = {
+        "site": site,
+        "revision_id": revision,
+        "job_id": f"job-{revision}",
+        "posts": posts,
+        "sections": sections,
+        "media": media,
+        "provider": "test",
+        "model": "random",
+        "dimensions": dims,
+    }
+    args.update(kw)
+    return await db.load_revision(conn, **args)  # type: ignore[arg-type]
+
+
+# --- migration --------------------------------------------------------------------------------
+
+
+async def test_migrate_concurrently_on_a_fresh_database_and_again(pg_url: str) -> None:
+    name = await _create_database(pg_url)
+    url = _with_database(pg_url, name)
+    try:
+        conns = [await asyncpg.connect(url) for _ in range(3)]
+        try:
+            # Without the advisory lock, concurrent CREATE EXTENSION / CREATE TABLE IF NOT
+            # EXISTS fail with unique violations on the catalogs.
+            await asyncio.gather(*(db.migrate(c, force=True) for c in conns))
+            await db.migrate(conns[0])
+            await db.migrate(conns[0], force=True)
+            tables = {
+                r["tablename"]
+                for r in await conns[0].fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+            assert {"sites", "revisions", "posts", "sections", "media", "embedding_cache"} <= tables
+            assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == 1
+            assert await conns[0].fetchval("SELECT to_regclass('sections_tsv_gin')") is not None
+        finally:
+            for c in conns:
+                await c.close()
+        # The codec can only be registered once the extension exists: connect() migrates first.
+        conn = await db.connect(url)
+        try:
+            assert await conn.fetchval("SELECT '[1,2]'::vector") == Vector([1.0, 2.0])
+        finally:
+            await conn.close()
+    finally:
+        await _drop_database(pg_url, name)
+
+
+async def test_create_pool_registers_codec_and_runs_user_init(db_url: str) -> None:
+    seen: list[int] = []
+
+    async def init(c: asyncpg.Connection) -> None:
+        seen.append(1)
+
+    pool = await db.create_pool(db_url, min_size=1, max_size=2, init=init)
+    try:
+        async with pool.acquire() as c:
+            vec = await c.fetchval("SELECT $1::vector", np.array([0.5, 1.5], dtype=np.float32))
+        assert np.allclose(vec.to_numpy(), [0.5, 1.5])
+        assert seen
+    finally:
+        await pool.close()
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+async def test_load_counts_rows_and_vectors(conn: asyncpg.Connection) -> None:
+    data = sample(8)
+    counts = await load(conn, "site-load", "r1", data, 8)
+
+    assert counts == {"posts": 3, "sections": 6, "media": 2}
+    assert await db.revision_counts(conn, "site-load", "r1") == counts
+    assert await db.current_revision(conn, "site-load") == "r1"
+
+    rev = await conn.fetchrow("SELECT * FROM revisions WHERE site_id = 'site-load'")
+    assert rev["state"] == "ready" and rev["committed_at"] is not None
+    assert rev["job_id"] == "job-r1" and rev["dimensions"] == 8
+
+    _, sections, _ = data
+    stored = await conn.fetchrow(
+        "SELECT dims, embedding, post_title, tsv FROM sections "
+        "WHERE site_id = 'site-load' AND section_id = $1",
+        sections[1].section_id,
+    )
+    assert stored["dims"] == 8 and stored["post_title"] == "Alpha"
+    assert np.allclose(stored["embedding"].to_numpy(), sections[1].embedding)
+    assert "tomato" in stored["tsv"]
+
+    post = await conn.fetchrow(
+        "SELECT * FROM posts WHERE site_id = 'site-load' AND post_id = 'posts/alpha'"
+    )
+    assert post["date"] == datetime(2024, 3, 1, tzinfo=UTC)
+    assert post["updated"] == datetime(2024, 3, 5, 10, tzinfo=UTC)
+    assert post["tags"] == ["garden"]
+    assert '"front_matter"' in post["data"] and "https://example.com" in post["data"]
+    gamma = await conn.fetchrow(
+        "SELECT date FROM posts WHERE site_id = 'site-load' AND post_id = 'posts/gamma'"
+    )
+    assert gamma["date"] is None  # unparseable dates are stored as NULL, not a failed load
+
+    media = {
+        r["path"]: r for r in await conn.fetch("SELECT * FROM media WHERE site_id = 'site-load'")
+    }
+    assert media["img/a.png"]["alt_texts"] == ["A tomato"]
+    assert media["img/a.png"]["post_ids"] == ["posts/alpha", "posts/beta"]
+    assert media["img/a.png"]["dims"] == 8
+    assert media["img/b.svg"]["embedding"] is None and media["img/b.svg"]["dims"] is None
+
+
+async def test_retried_load_of_same_revision_does_not_duplicate(conn: asyncpg.Connection) -> None:
+    data = sample(8)
+    first = await load(conn, "site-retry", "r1", data, 8)
+    second = await load(conn, "site-retry", "r1", data, 8, job_id="job-retry")
+    assert first == second
+    assert await db.revision_counts(conn, "site-retry", "r1") == first
+    assert await conn.fetchval("SELECT job_id FROM revisions WHERE site_id = 'site-retry'") == (
+        "job-retry"
+    )
+
+
+async def test_failed_load_leaves_previous_revision_current_and_intact(
+    conn: asyncpg.Connection,
+) -> None:
+    site = "site-fail"
+    await load(conn, site, "r1", sample(8), 8)
+    before = await db.revision_counts(conn, site, "r1")
+
+    posts, sections, media = sample(8, seed=1)
+
+    def exploding() -> Iterator[db.SectionRow]:
+        yield from sections[:3]
+        raise RuntimeError("worker died mid-load")
+
+    with pytest.raises(RuntimeError, match="worker died"):
+        await load(conn, site, "r2", (posts, exploding(), media), 8)  # type: ignore[arg-type]
+
+    assert await db.current_revision(conn, site) == "r1"
+    assert await db.revision_counts(conn, site, "r1") == before
+    assert await db.revision_counts(conn, site, "r2") == {"posts": 0, "sections": 0, "media": 0}
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM revisions WHERE site_id = $1 AND revision_id = 'r2'", site
+        )
+        == 0
+    )
+
+    # A bad row (wrong dimension) fails the same way, and the connection stays usable.
+    bad = [*sections[:2], dataclasses.replace(sections[2], embedding=np.ones(5))]
+    with pytest.raises(ValueError, match="5 dimensions, expected 8"):
+        await load(conn, site, "r2", (posts, bad, media), 8)
+    assert await db.current_revision(conn, site) == "r1"
+
+    # The same revision then loads fine (a retry after the failure).
+    counts = await load(conn, site, "r2", (posts, sections, media), 8)
+    assert await db.current_revision(conn, site) == "r2"
+    assert await db.revision_counts(conn, site, "r2") == counts
+    assert await db.revision_counts(conn, site, "r1") == before  # older revisions stay
+
+
+async def test_async_iterables_stream_into_copy(conn: asyncpg.Connection) -> None:
+    posts, sections, media = sample(8)
+
+    async def agen(items: list[object]) -> AsyncIterator[object]:
+        for item in items:
+            await asyncio.sleep(0)
+            yield item
+
+    counts = await db.load_revision(
+        conn,
+        site="site-async",
+        revision_id="r1",
+        job_id="j",
+        posts=agen(posts),  # type: ignore[arg-type]
+        sections=agen(sections),  # type: ignore[arg-type]
+        media=(m for m in media),
+        provider="test",
+        model="random",
+        dimensions=8,
+    )
+    assert counts == {"posts": 3, "sections": 6, "media": 2}
+
+
+async def test_sync_iterables_let_the_event_loop_run_during_copy(
+    conn: asyncpg.Connection,
+) -> None:
+    # A heartbeat must still get through while a large sync generator feeds COPY.
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    posts = [make_post(f"posts/{i}", f"P{i}", ["x"]) for i in range(1200)]
+    seen: list[int] = []
+
+    def rows() -> Iterator[db.SectionRow]:
+        for i, row in enumerate(section_rows(posts, np.random.default_rng(0), 8)):
+            if i in (0, 1199):
+                seen.append(ticks)
+            yield row
+
+    task = asyncio.create_task(ticker())
+    try:
+        counts = await load(conn, "site-ticks", "r1", ([], rows(), []), 8)
+    finally:
+        done.set()
+        await task
+    assert counts["sections"] == 1200
+    assert seen[1] > seen[0], "the event loop never ran while COPY consumed the generator"
+
+
+async def test_nul_characters_do_not_fail_the_load(conn: asyncpg.Connection) -> None:
+    post = make_post(
+        "posts/nul", "Nul\x00 title", ["text with a \x00 nul"], front_matter={"k\x00": "v\x00"}
+    )
+    rows = section_rows([post], np.random.default_rng(0), None)
+    counts = await load(conn, "site-nul", "r1", ([post], rows, []), 8)
+    assert counts == {"posts": 1, "sections": 1, "media": 0}
+    assert await conn.fetchval("SELECT title FROM posts WHERE site_id = 'site-nul'") == "Nul title"
+
+
+async def test_two_dimensions_coexist_with_their_own_indexes(conn: asyncpg.Connection) -> None:
+    small = sample(8, seed=2)
+    large = sample(384, seed=3)
+    await load(conn, "site-d8", "r1", small, 8)
+    await load(conn, "site-d384", "r1", large, 384)
+
+    indexes = {
+        r["indexname"]: r["indexdef"]
+        for r in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes")
+    }
+    for table in ("sections", "media"):
+        for d in (8, 384):
+            definition = indexes[f"{table}_embedding_hnsw_{d}"]
+            assert "hnsw" in definition and f"vector({d})" in definition
+            assert f"WHERE (dims = {d})" in definition
+
+    for site, (_, sections, _), d in (("site-d8", small, 8), ("site-d384", large, 384)):
+        target = sections[4]
+        hits = await db.search_sections(
+            conn, site=site, query="", query_vector=target.embedding, limit=3
+        )
+        assert hits[0]["section_id"] == target.section_id
+        assert await conn.fetchval(
+            "SELECT count(*) FROM sections WHERE site_id = $1 AND dims = $2", site, d
+        ) == len(sections)
+
+    # Creating them again is a no-op.
+    assert await db.ensure_vector_indexes(conn, 384) == []
+    with pytest.raises(ValueError):
+        await db.ensure_vector_indexes(conn, "384")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await db.ensure_vector_indexes(conn, True)
+
+
+async def test_vector_query_uses_the_hnsw_partial_index(conn: asyncpg.Connection) -> None:
+    await load(conn, "site-explain", "r1", sample(384, seed=4), 384)
+    vector = Vector(unit(np.random.default_rng(5), 384))
+    async with conn.transaction():
+        # This tiny revision is cheaper to sort exactly; switching the alternatives off shows
+        # the planner *can* match the query to the partial expression index.
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        await conn.execute("SET LOCAL enable_sort = off")
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN " + db.search_sql(384), "site-explain", "r1", "tomato", 50, 60, 10, vector
+            )
+        )
+    assert "Index Scan using sections_embedding_hnsw_384 on sections" in plan, plan[:2000]
+    assert "Order By: ((embedding)::vector(384) <=> " in plan
+
+
+async def test_concurrent_first_loads_of_a_new_dimension_do_not_deadlock(db_url: str) -> None:
+    # Both loads COPY, then need a SHARE lock to build the new dimension's index: without
+    # the schema lock taken up front, each waits for the other's ROW EXCLUSIVE lock.
+    conns = [await db.connect(db_url) for _ in range(2)]
+    try:
+        results = await asyncio.gather(
+            load(conns[0], "site-race-a", "r1", sample(24, seed=11), 24),
+            load(conns[1], "site-race-b", "r1", sample(24, seed=12), 24),
+        )
+        assert results[0] == results[1] == {"posts": 3, "sections": 6, "media": 2}
+        assert await conns[0].fetchval("SELECT to_regclass('sections_embedding_hnsw_24')")
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_prune_revisions_keeps_current_and_newest(conn: asyncpg.Connection) -> None:
+    site = "site-prune"
+    for rev in ("r1", "r2", "r3", "r4"):
+        await load(conn, site, rev, sample(8), 8)
+    assert sorted(await db.prune_revisions(conn, site, keep=2)) == ["r1", "r2"]
+    assert await db.current_revision(conn, site) == "r4"
+    assert (await db.revision_counts(conn, site, "r3"))["sections"] == 6
+    assert (await db.revision_counts(conn, site, "r1"))["sections"] == 0
+    assert await db.prune_revisions(conn, site, keep=2) == []
+    assert await db.prune_revisions(conn, site, keep=1) == ["r3"]
+    assert await db.revision_counts(conn, site, "r4") == {"posts": 3, "sections": 6, "media": 2}
+
+
+# --- embedding cache --------------------------------------------------------------------------
+
+
+async def test_embedding_cache_round_trip_and_conflicts(conn: asyncpg.Connection) -> None:
+    rng = np.random.default_rng(6)
+    a, b, c = (unit(rng, 8) for _ in range(3))
+    await db.put_cached_embeddings(conn, "p", "m", 8, [("sha-a", a), ("sha-b", b), ("sha-a", a)])
+    got = await db.get_cached_embeddings(conn, "p", "m", 8, ["sha-a", "sha-b", "sha-missing"])
+    assert set(got) == {"sha-a", "sha-b"}
+    assert got["sha-a"].dtype == np.float32 and np.allclose(got["sha-a"], a)
+
+    # The first entry wins; new keys are still added.
+    await db.put_cached_embeddings(conn, "p", "m", 8, [("sha-a", c), ("sha-c", c)])
+    got = await db.get_cached_embeddings(conn, "p", "m", 8, ["sha-a", "sha-c"])
+    assert np.allclose(got["sha-a"], a) and np.allclose(got["sha-c"], c)
+
+    # Keyed by provider, model and dimensions too.
+    assert await db.get_cached_embeddings(conn, "p", "other", 8, ["sha-a"]) == {}
+    assert await db.get_cached_embeddings(conn, "p", "m", 16, ["sha-a"]) == {}
+    with pytest.raises(ValueError, match="expected 8"):
+        await db.put_cached_embeddings(conn, "p", "m", 8, [("sha-x", np.ones(4))])
+    assert await db.get_cached_embeddings(conn, "p", "m", 8, []) == {}
+
+
+async def test_embedding_cache_concurrent_overlapping_writers(db_url: str) -> None:
+    rng = np.random.default_rng(7)
+    items = [(f"sha-{i:04d}", unit(rng, 8)) for i in range(2000)]
+    conns = [await db.connect(db_url) for _ in range(3)]
+    try:
+
+        async def writer(c: asyncpg.Connection, order: list[tuple[str, np.ndarray]]) -> None:
+            async with c.transaction():
+                await db.put_cached_embeddings(c, "conc", "m", 8, order)
+
+        await asyncio.gather(
+            writer(conns[0], items),
+            writer(conns[1], items[::-1]),
+            writer(conns[2], items[700:] + items[:700]),
+        )
+        got = await db.get_cached_embeddings(conns[0], "conc", "m", 8, [s for s, _ in items])
+        assert len(got) == 2000
+    finally:
+        for c in conns:
+            await c.close()
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+async def test_search_lexical_match_first_and_vector_only_match(conn: asyncpg.Connection) -> None:
+    site = "site-search"
+    rng = np.random.default_rng(8)
+    texts = {
+        "posts/garden": ("Garden", ["Growing tomatoes in pots.", "Compost and soil health."]),
+        "posts/sea": ("Sea", ["Sailing across the bay.", "Knots every sailor should know."]),
+        "posts/city": ("City", ["Trams and bicycles.", "Rooftop bars at night."]),
+    }
+    posts = [make_post(pid, title, body) for pid, (title, body) in texts.items()]
+    rows = section_rows(posts, rng, 16)
+    await load(conn, site, "r1", (posts, rows, []), 16)
+
+    # Exact term, with a vector far from that section: the lexical match still ranks first.
+    hits = await db.search_sections(
+        conn, site=site, query="compost", query_vector=rows[4].embedding, limit=5
+    )
+    assert hits[0]["section_id"] == "posts/garden#s1"
+    assert hits[0]["title"] == "Garden" and hits[0]["post_id"] == "posts/garden"
+    assert hits[0]["anchor"] == "s1" and hits[0]["heading"] == "Heading 1"
+    assert "**Compost**" in hits[0]["snippet"]
+    assert hits[0]["lex_rank"] == 1
+    assert hits[0]["score"] > hits[1]["score"]
+
+    # No lexical match at all: the nearest vector comes first.
+    target = rows[2]  # posts/sea#, "Sailing across the bay."
+    hits = await db.search_sections(
+        conn, site=site, query="zeppelin", query_vector=target.embedding + 0.01, limit=3
+    )
+    assert hits[0]["section_id"] == target.section_id
+    assert hits[0]["lex_rank"] is None and hits[0]["vector_rank"] == 1
+    assert hits[0]["snippet"] == "Sailing across the bay."
+    assert len(hits) == 3
+
+    # Text only, and the page title is weighted in.
+    hits = await db.search_sections(conn, site=site, query="city", query_vector=None)
+    assert {h["post_id"] for h in hits} == {"posts/city"}
+
+    assert await db.search_sections(conn, site="no-such-site", query="x", query_vector=None) == []
+    with pytest.raises(ValueError, match="expected 16"):
+        await db.search_sections(conn, site=site, query="x", query_vector=np.ones(8))
+
+
+async def test_search_follows_the_current_revision(conn: asyncpg.Connection) -> None:
+    site = "site-switch"
+    old = [make_post("posts/a", "A", ["walrus facts"])]
+    new = [make_post("posts/a", "A", ["penguin facts"])]
+    rng = np.random.default_rng(9)
+    await load(conn, site, "r1", (old, section_rows(old, rng, 8), []), 8)
+    await load(conn, site, "r2", (new, section_rows(new, rng, 8), []), 8)
+    assert await db.search_sections(conn, site=site, query="walrus", query_vector=None) == []
+    hits = await db.search_sections(conn, site=site, query="penguin", query_vector=None)
+    assert [h["section_id"] for h in hits] == ["posts/a#"]
+    async with conn.transaction():  # inside a caller's transaction too
+        hits = await db.search_sections(
+            conn, site=site, query="penguin", query_vector=np.ones(8, dtype=np.float32)
+        )
+    assert hits[0]["section_id"] == "posts/a#"
+
+
+# --- the real corpus ------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def corpus_posts() -> list[Post]:
+    """The jekyll-docs pages split at headings (outside code fences): enough for full text."""
+    posts = []
+    for path in sorted(JEKYLL.rglob("*.md")):
+        doc = frontmatter.loads(path.read_text(encoding="utf-8"))
+        rel = path.relative_to(JEKYLL).with_suffix("").as_posix()
+        chunks: list[tuple[str, list[str]]] = [("", [])]
+        fenced = False
+        for line in doc.content.splitlines():
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            match = None if fenced else _HEADING.match(line)
+            if match:
+                chunks.append((match.group(2), []))
+            else:
+                chunks[-1][1].append(line)
+        sections = [
+            Section(
+                id=f"{rel}#{i}",
+                post_id=rel,
+                anchor=str(i),
+                heading=heading,
+                level=0 if i == 0 else 2,
+                position=i,
+                text="\n".join(lines).strip(),
+            )
+            for i, (heading, lines) in enumerate(chunks)
+        ]
+        title = str(doc.metadata.get("title") or Path(rel).name)
+        posts.append(
+            Post(id=rel, slug=Path(rel).name, path=f"{rel}.md", title=title, sections=sections)
+        )
+    return posts
+
+
+async def test_real_corpus_loads_and_finds_the_permalinks_page(conn: asyncpg.Connection) -> None:
+    posts = corpus_posts()
+    assert len(posts) > 50
+    rows = section_rows(posts, np.random.default_rng(10), 384)
+    counts = await load(conn, "jekyll", "r1", (posts, rows, []), 384)
+    assert counts == {"posts": len(posts), "sections": len(rows), "media": 0}
+
+    hits = await db.search_sections(conn, site="jekyll", query="permalinks", query_vector=None)
+    assert hits[0]["post_id"] == "docs/_docs/permalinks"
+    hits = await db.search_sections(
+        conn, site="jekyll", query='"front matter defaults"', query_vector=None
+    )
+    assert hits[0]["post_id"] == "docs/_docs/configuration/front-matter-defaults"
+
+
+def test_parse_timestamp() -> None:
+    assert db.parse_timestamp("2024-03-01") == datetime(2024, 3, 1, tzinfo=UTC)
+    assert db.parse_timestamp("2016-03-23 10:00:00 +0100") == datetime.fromisoformat(
+        "2016-03-23T10:00:00+01:00"
+    )
+    assert db.parse_timestamp("2024-03-01T00:00:00Z") == datetime(2024, 3, 1, tzinfo=UTC)
+    assert db.parse_timestamp("yesterday") is None
+    assert db.parse_timestamp(None) is None

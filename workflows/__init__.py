@@ -1,0 +1,1 @@
+"""Temporal workflows and their declarative task plans (deterministic code only)."""

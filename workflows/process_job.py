@@ -1,0 +1,308 @@
+"""`ProcessJob`: the durable job. Runs a task's plan step by step, then always calls back.
+
+Deterministic only: no I/O, clock or randomness outside `workflow.*`. Everything the steps
+exchange goes through the work store; this workflow sees keys, counts and summaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        BuildRequest,
+        CallbackRequest,
+        CleanupRequest,
+        EmbedRequest,
+        LoadRequest,
+        PublishRequest,
+        StepRequest,
+    )
+    from activities.pipeline import PipelineActivities
+    from pressroom.models import (
+        MAX_INLINE_ERRORS,
+        EmbeddingInfo,
+        EmbedSummary,
+        JobInput,
+        JobProgress,
+        ParseSummary,
+        StepProgress,
+    )
+    from pressroom.webhooks import callback_body
+    from workflows import plans
+    from workflows.search_attributes import STATE
+
+MAX_LOG_LINES = 100
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def failure_reason(err: BaseException) -> str:
+    """The innermost message of an activity/application failure chain."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    return str(err) or type(err).__name__
+
+
+@workflow.defn(name="ProcessJob")
+class ProcessJob:
+    @workflow.init
+    def __init__(self, job: JobInput) -> None:
+        self._progress = JobProgress(
+            job_id=job.job_id,
+            task=job.task,
+            steps=[StepProgress(name=s) for s in plans.PLANS.get(job.task, ())],
+        )
+        self._logs: list[str] = []
+
+    # --- queries ------------------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> JobProgress:
+        return self._progress
+
+    # --- the run ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, job: JobInput) -> dict[str, Any]:
+        started = workflow.now()
+        plan = plans.PLANS.get(job.task)
+        self._progress.state = "running"
+        self._progress.started_at = _iso(started)
+        self._set_state("running")
+        result: dict[str, Any] = {"task": job.task, "site": job.site}
+        status = "completed"
+        try:
+            if plan is None:
+                raise ApplicationError(
+                    f"unknown task {job.task!r}; known tasks: {', '.join(plans.KNOWN_TASKS)}",
+                    type=plans.BAD_INPUT,
+                    non_retryable=True,
+                )
+            await self._run_plan(job, plan, result, started)
+        except (ActivityError, ApplicationError) as err:
+            status = "failed"
+            self._progress.failure = failure_reason(err)
+            self._log(f"job failed: {self._progress.failure}")
+        except asyncio.CancelledError:
+            status = "cancelled"
+            self._log("job cancelled")
+
+        self._progress.state = status
+        self._progress.current_step = None
+        for step in self._progress.steps:
+            if step.state == "running":
+                step.state = "failed" if status == "failed" else "cancelled"
+        result["status"] = status
+        if self._progress.failure:
+            result["failure"] = self._progress.failure
+        result["errors"] = [e.model_dump() for e in self._progress.errors]
+        result["errorCount"] = self._progress.error_count
+        result["skipped"] = [e.model_dump() for e in self._progress.skipped]
+        result["counts"] = dict(self._progress.counts)
+        self._progress.result = result
+        self._set_state(status)
+
+        await self._callback(job, status, result, started)
+        # A failed job keeps its work store so `temporal workflow reset` can re-run a step.
+        if status != "failed":
+            await self._activity(
+                PipelineActivities.cleanup_work, CleanupRequest(job_id=job.job_id), "cleanup", job
+            )
+        if status == "failed":
+            raise ApplicationError(
+                self._progress.failure or "job failed", type="JobFailed", non_retryable=True
+            )
+        if status == "cancelled":
+            raise CancelledError("job cancelled")
+        return result
+
+    async def _run_plan(
+        self, job: JobInput, plan: tuple[str, ...], result: dict[str, Any], started: datetime
+    ) -> None:
+        counts = self._progress.counts
+        req = StepRequest(job=job)
+
+        source = await self._step(plans.FETCH, PipelineActivities.fetch_source, req, job)
+        revision = source.revision_id
+        self._progress.revision_id = revision
+        result["revision"] = revision
+        counts["files"] = source.files
+        self._log(f"fetch: {source.files} files, revision {revision}")
+
+        parsed: ParseSummary = await self._step(
+            plans.PARSE, PipelineActivities.parse_source, req, job
+        )
+        counts.update(
+            posts=parsed.posts,
+            sections=parsed.sections,
+            media=parsed.media,
+            draftsSkipped=parsed.drafts_skipped,
+        )
+        self._progress.errors = parsed.errors[:MAX_INLINE_ERRORS]
+        self._progress.error_count = parsed.error_count
+        self._progress.skipped = parsed.skipped
+        for err in parsed.errors[:10]:
+            self._log(f"post error: {err.path}: {err.reason}")
+        self._log(
+            f"parse: {parsed.posts} posts, {parsed.sections} sections, {parsed.media} media, "
+            f"{parsed.error_count} errors"
+        )
+
+        embedding: EmbeddingInfo | None = None
+        if plans.EMBED_TEXT in plan or plans.EMBED_IMAGES in plan:
+            embedding = parsed.embedding
+            result["embedding"] = embedding.model_dump() if embedding else None
+        for step, kind, batches in (
+            (plans.EMBED_TEXT, "text", parsed.text_batches),
+            (plans.EMBED_IMAGES, "media", parsed.media_batches),
+        ):
+            if step in plan:
+                summaries = await self._embed(job, step, kind, batches, embedding)
+                computed = sum(s.computed for s in summaries)
+                reused = sum(s.reused for s in summaries)
+                counts[f"{kind}EmbeddingsComputed"] = computed
+                counts[f"{kind}EmbeddingsReused"] = reused
+                self._log(f"{step}: {computed} computed, {reused} reused")
+
+        if plans.LOAD_DATABASE in plan:
+            if embedding is None:
+                raise ApplicationError("load-database needs an embedding step", non_retryable=True)
+            loaded = await self._step(
+                plans.LOAD_DATABASE,
+                PipelineActivities.load_database,
+                LoadRequest(
+                    job=job,
+                    revision_id=revision,
+                    text_batches=parsed.text_batches,
+                    media_batches=parsed.media_batches,
+                    embedding=embedding,
+                ),
+                job,
+            )
+            result["database"] = loaded.model_dump()
+            self._log(f"load-database: revision {revision} is current for site {job.site}")
+
+        if plans.BUILD_ARTIFACTS in plan:
+            built = await self._step(
+                plans.BUILD_ARTIFACTS,
+                PipelineActivities.build_artifacts,
+                BuildRequest(
+                    job=job,
+                    revision_id=revision,
+                    text_batches=parsed.text_batches if embedding else 0,
+                    media_batches=parsed.media_batches if embedding else 0,
+                    embedding=embedding,
+                    counts=dict(counts),
+                    created_at=_iso(started),
+                ),
+                job,
+            )
+            files = [f.name for f in built.files]
+            if plans.PUBLISH in plan:
+                published = await self._step(
+                    plans.PUBLISH,
+                    PipelineActivities.publish_artifacts,
+                    PublishRequest(
+                        job=job, revision_id=revision, files=files, published_at=_iso(started)
+                    ),
+                    job,
+                )
+                result["artifacts"] = {
+                    "base": published.base_url,
+                    "latest": published.latest_url,
+                    "files": {f.name: {"bytes": f.bytes, "sha256": f.sha256} for f in built.files},
+                }
+                self._log(f"publish: {len(files)} files under {published.base_url}")
+
+    async def _embed(
+        self,
+        job: JobInput,
+        step: str,
+        kind: str,
+        batches: int,
+        expected: EmbeddingInfo | None,
+    ) -> list[EmbedSummary]:
+        """Fan the batches out as parallel activities, at most `embed_concurrency` at once."""
+        progress = self._begin(step, total=batches)
+        gate = asyncio.Semaphore(max(1, job.embed_concurrency))
+
+        async def one(batch: int) -> EmbedSummary:
+            async with gate:
+                summary: EmbedSummary = await self._activity(
+                    PipelineActivities.embed_batch,
+                    EmbedRequest(job=job, kind=kind, batch=batch, expected=expected),
+                    step,
+                    job,
+                )
+                progress.done += 1
+                return summary
+
+        summaries = await asyncio.gather(*(one(i) for i in range(batches)))
+        progress.state = "completed"
+        return list(summaries)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _begin(self, step: str, total: int = 1) -> StepProgress:
+        self._progress.current_step = step
+        progress = next(s for s in self._progress.steps if s.name == step)
+        progress.state, progress.total, progress.done = "running", total, 0
+        return progress
+
+    async def _step(self, step: str, fn: Any, arg: Any, job: JobInput) -> Any:
+        progress = self._begin(step)
+        out = await self._activity(fn, arg, step, job)
+        progress.state, progress.done = "completed", 1
+        return out
+
+    async def _activity(self, fn: Any, arg: Any, step: str, job: JobInput) -> Any:
+        policy = plans.step_policy(step, job.heartbeat_seconds)
+        return await workflow.execute_activity_method(
+            fn,
+            arg,
+            start_to_close_timeout=policy.start_to_close,
+            heartbeat_timeout=policy.heartbeat,
+            retry_policy=policy.retry,
+        )
+
+    async def _callback(
+        self, job: JobInput, status: str, result: dict[str, Any], started: datetime
+    ) -> None:
+        if not job.callback_url:
+            return
+        finished = workflow.now()
+        body = callback_body(
+            job.job_id,
+            status,
+            result,
+            _iso(finished),
+            int((finished - started) / timedelta(milliseconds=1)),
+            self._logs,
+        )
+        request = CallbackRequest(
+            job_id=job.job_id,
+            url=job.callback_url,
+            msg_id=f"msg_{workflow.info().workflow_id}_{workflow.info().run_id}",
+            body=body.decode(),
+        )
+        try:
+            await self._activity(PipelineActivities.send_callback, request, plans.CALLBACK, job)
+        except ActivityError as err:
+            # The outcome stays readable from the workflow result and GET /jobs/{jobId}.
+            self._log(f"callback not delivered: {failure_reason(err)}")
+
+    def _set_state(self, state: str) -> None:
+        workflow.upsert_search_attributes([STATE.value_set(state)])
+
+    def _log(self, line: str) -> None:
+        stamped = f"{_iso(workflow.now())} {line}"
+        if len(self._logs) < MAX_LOG_LINES:
+            self._logs.append(stamped)
