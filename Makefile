@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint up down status clean
+.PHONY: venv demo test lint browser bench bench-smoke up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -19,11 +19,28 @@ demo: venv
 	$(VENV)/bin/pressroom demo
 
 ## make test: lint, then the whole suite against the real Temporal dev server and Postgres
-test: venv lint
+test: venv browser lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## make browser: Debian's chromium for the search page's browser test (never a downloaded build)
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+## make bench: every benchmark scenario end to end (100 to 10,000 posts, local and API-latency
+## embedders, the floor, API load); tables in bench/results/latest.md, data in latest.json
+## Runs in tmpfs when there is one: on a VM disk, file-creation cost drifts with churn and
+## would measure the disk rather than the code (see README, Benchmarks).
+BENCH_ARGS ?=
+BENCH_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,$(or $(TMPDIR),/tmp))
+bench: venv
+	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.run $(BENCH_ARGS)
+
+## make bench-smoke: the 100-post scenario only (about a minute)
+bench-smoke: venv
+	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.run --scenarios local-100 --load-requests 200 $(BENCH_ARGS)
 
 up: venv
 	$(VENV)/bin/pressroom dev up

@@ -15,15 +15,18 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import aiohttp
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.memory import ReleaseMemory
 from activities.pipeline import PipelineActivities
 from pressroom.config import Settings
 from pressroom.db_pool import Database
 from pressroom.embedded import embedded_postgres_url
-from pressroom.embeddings import make_embedder
+from pressroom.embeddings import aclose_embedder, make_embedder
+from pressroom.logs import configure_logging
+from pressroom.netguard import guarded_session
 from pressroom.storage import open_store
 from workflows.client import connect_client
 from workflows.process_job import ProcessJob
@@ -42,27 +45,50 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
     """A started worker with all its resources; everything is closed on exit."""
     database = Database(database_url(settings))
     async with (
-        open_store(settings.artifacts_location) as store,
-        aiohttp.ClientSession(trust_env=False) as http,
+        open_store(settings.artifacts_location, settings) as store,
+        # Callbacks and remote sources reach untrusted URLs: only through the network guard.
+        guarded_session(settings) as http,
     ):
-        activities = PipelineActivities(settings, store, database, make_embedder(settings), http)
+        embedder = make_embedder(settings)
+        activities = PipelineActivities(settings, store, database, embedder, http)
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[ProcessJob],
             activities=activities.all(),
             max_concurrent_activities=settings.worker_max_activities,
-            graceful_shutdown_timeout=timedelta(seconds=30),
+            interceptors=[ReleaseMemory()],
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
+            sticky_queue_schedule_to_start_timeout=timedelta(
+                seconds=settings.worker_sticky_timeout_seconds
+            ),
         )
         try:
             async with worker:
                 yield worker
         finally:
             await database.close()
+            await activities.aclose()
+            await aclose_embedder(embedder)
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving Prometheus metrics on METRICS_PORT: the SDK's own (task
+    latencies, slots, polls...) and Pressroom's (pressroom/metrics.py), which are recorded
+    through the same runtime's meter. None when METRICS_PORT is unset."""
+    if settings.metrics_port is None:
+        return None
+    bind = f"{settings.metrics_host}:{settings.metrics_port}"
+    # durations_as_seconds: our step histogram is in seconds, like Prometheus convention.
+    config = PrometheusConfig(
+        bind_address=bind, counters_total_suffix=True, durations_as_seconds=True
+    )
+    log.info("metrics on http://%s/metrics", bind)
+    return Runtime(telemetry=TelemetryConfig(metrics=config))
 
 
 async def serve(settings: Settings) -> None:
-    client = await connect_client(settings)
+    client = await connect_client(settings, runtime=metrics_runtime(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,12 +100,18 @@ async def serve(settings: Settings) -> None:
             settings.temporal_address,
         )
         await stop.wait()
-        log.info("shutting down: draining running activities")
+        log.info(
+            "shutting down: no new tasks; running activities get %.0fs to finish, then are "
+            "cancelled and retried by another worker",
+            settings.worker_shutdown_grace_seconds,
+        )
+    log.info("worker stopped")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(Settings()))
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ class LoadRequest(BaseModel):
     text_batches: int
     media_batches: int
     embedding: EmbeddingInfo
+    # False: load the revision without making it current (the switch step does, after
+    # publishing). True keeps the behaviour of workflows started before that step existed.
+    switch: bool = True
 
 
 class BuildRequest(BaseModel):
@@ -41,11 +44,19 @@ class PublishRequest(BaseModel):
     revision_id: str
     files: list[str]
     published_at: str
+    update_latest: bool = True  # False: the switch step writes latest.json
+
+
+class SwitchRequest(BaseModel):
+    job: JobInput
+    revision_id: str
+    published_at: str
 
 
 class CallbackRequest(BaseModel):
     job_id: str
-    url: str
+    url: str  # redacted when the URL carries credentials; then url_sealed holds the original
+    url_sealed: str | None = None
     msg_id: str
     body: str  # the exact JSON bytes (UTF-8) sent on every attempt
 

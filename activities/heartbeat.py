@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from pressroom import faults, metrics
 from pressroom.embeddings.base import EmbeddingError
+from pressroom.logs import log_context
 from pressroom.sources import SourceError
 from pressroom.steps import Progress
 from pressroom.storage import StorageError
@@ -52,28 +55,54 @@ def classify(exc: BaseException) -> BaseException:
     return exc
 
 
-async def _hold_forever(beat: _Beat) -> None:
-    log.warning("fault injection: holding step %s", beat.details["step"])
-    while True:
-        beat.progress(0, 0, "held by PRESSROOM_FAULT_HOLD")
-        await asyncio.sleep(1)
+def _pump_interval() -> float:
+    # Well inside the heartbeat timeout, so a short timeout (crash drills) never expires
+    # while a step is busy between two progress reports.
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None:
+        return HEARTBEAT_EVERY_S
+    return max(0.2, min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3))
 
 
 @contextlib.asynccontextmanager
-async def step_context(step: str, hold_step: str | None = None) -> AsyncIterator[Progress]:
-    """Run one step with timed heartbeats and error classification; yields a Progress sink."""
+async def step_context(
+    step: str, hold_step: str | faults.FaultPlan | None = None
+) -> AsyncIterator[Progress]:
+    """Run one step with timed heartbeats and error classification; yields a Progress sink.
+
+    `hold_step` arms fault injection (`pressroom.faults`) for the step: a step name holds
+    the step before it starts, a finer point (e.g. `publish:before-latest`) holds inside it.
+    """
     beat = _Beat(step)
-    if hold_step == step:
-        await _hold_forever(beat)
+    plan = faults.FaultPlan(hold_step) if isinstance(hold_step, str) else hold_step
+    every = _pump_interval()
 
     async def pump() -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
+            await asyncio.sleep(every)
             activity.heartbeat(beat.details)
 
     pumper = asyncio.create_task(pump())
+    info = activity.info()
+    # Every line logged inside the step (ours, the SDK's, libraries') carries these fields.
+    fields = {
+        "jobId": info.workflow_id,
+        "step": step,
+        "attempt": info.attempt,
+        "activity": info.activity_type,
+    }
+    started, outcome = time.monotonic(), "failed"
     try:
-        yield beat.progress
+        with faults.armed(plan), log_context(**fields):
+            if faults.is_armed(step):
+                beat.details = {**beat.details, "detail": "held by PRESSROOM_FAULT_HOLD"}
+            await faults.fault_point(step)
+            yield beat.progress
+        outcome = "completed"
+    except asyncio.CancelledError:
+        # The job was cancelled (seen at a heartbeat) or the worker is shutting down.
+        outcome = "cancelled"
+        raise
     except Exception as exc:
         mapped = classify(exc)
         if mapped is exc:
@@ -83,3 +112,7 @@ async def step_context(step: str, hold_step: str | None = None) -> AsyncIterator
         pumper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pumper
+        elapsed = time.monotonic() - started
+        metrics.step_finished(activity.metric_meter(), step, outcome, timedelta(seconds=elapsed))
+        with log_context(**fields):
+            log.info("step %s %s after %.3fs", step, outcome, elapsed, extra={"outcome": outcome})

@@ -8,10 +8,11 @@ directory of its own, so concurrent activities on one worker never share files.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from temporalio import activity
@@ -25,13 +26,16 @@ from activities.contracts import (
     LoadRequest,
     PublishRequest,
     StepRequest,
+    SwitchRequest,
 )
 from activities.heartbeat import step_context
-from pressroom import webhooks
+from pressroom import delivery, faults, metrics, related, sealing, webhooks
 from pressroom.config import Settings
 from pressroom.db_pool import Database
 from pressroom.embeddings.base import Embedder
 from pressroom.embeddings.cache import PostgresEmbeddingCache
+from pressroom.embeddings.vision import DescriptionCache, make_describer
+from pressroom.fetchers import FetchOptions
 from pressroom.models import (
     ArtifactSummary,
     EmbedSummary,
@@ -39,7 +43,9 @@ from pressroom.models import (
     ParseSummary,
     PublishSummary,
     SourceSummary,
+    SwitchSummary,
 )
+from pressroom.revisions import RevisionOrder, parse_time
 from pressroom.sources import SourceLimits, redact_url
 from pressroom.steps.artifacts import build_artifacts
 from pressroom.steps.embed import embed_batch, embedding_info
@@ -47,6 +53,7 @@ from pressroom.steps.fetch import fetch_source
 from pressroom.steps.load import load_database
 from pressroom.steps.parse import parse_source
 from pressroom.steps.publish import publish_artifacts
+from pressroom.steps.switch import switch_revision
 from pressroom.storage import Store
 from pressroom.workstore import WorkKeys
 from workflows import plans
@@ -72,7 +79,16 @@ class PipelineActivities:
         self.database = database
         self.embedder = embedder
         self.http = http
-        self.hold = settings.fault_hold_step
+        self.hold = faults.FaultPlan.from_settings(
+            settings.fault_hold_step, settings.fault_release_file
+        )
+        # Image descriptions (IMAGE_DESCRIPTIONS): None keeps media batches text-only.
+        self.describer = make_describer(settings, embedder)
+
+    async def aclose(self) -> None:
+        """Release what this object created itself (the describer's own client, if any)."""
+        if self.describer is not None:
+            await self.describer.aclose()
 
     @activity.defn(name="fetch_source")
     async def fetch_source(self, req: StepRequest) -> SourceSummary:
@@ -87,11 +103,13 @@ class PipelineActivities:
                 return await fetch_source(
                     self.store,
                     WorkKeys(job.job_id),
-                    job.repo_url,
+                    self._reveal(job.repo_url, job.repo_url_sealed),
                     limits,
                     scratch,
                     job.revision_id,
                     progress,
+                    options=FetchOptions.from_settings(self.settings),
+                    http=self.http,
                 )
 
     @activity.defn(name="parse_source")
@@ -105,6 +123,9 @@ class PipelineActivities:
                     include_drafts=self.settings.include_drafts,
                     batch_size=self.settings.embed_batch_size,
                     progress=progress,
+                    max_post_bytes=self.settings.max_post_bytes,
+                    keep_images=self.describer is not None,
+                    processes=self.settings.parse_processes,
                 )
         return summary.model_copy(update={"embedding": embedding_info(self.embedder)})
 
@@ -119,7 +140,17 @@ class PipelineActivities:
                 non_retryable=True,
             )
         cache = PostgresEmbeddingCache(
-            await self.database.pool(), info.provider, info.model, info.version, info.dimensions
+            await self.database.pool(),
+            info.provider,
+            info.model,
+            info.version,
+            info.dimensions,
+            refresh=req.job.task in plans.REFRESH_EMBEDDINGS,
+        )
+        descriptions = (
+            DescriptionCache(await self.database.pool(), self.describer.model)
+            if self.describer is not None
+            else None
         )
         async with step_context(step, self.hold) as progress:
             async with scratch_dir(req.job.job_id, step) as scratch:
@@ -132,6 +163,8 @@ class PipelineActivities:
                     cache,
                     scratch,
                     progress,
+                    describer=self.describer,
+                    descriptions=descriptions,
                 )
 
     @activity.defn(name="load_database")
@@ -150,6 +183,13 @@ class PipelineActivities:
                     embedding=req.embedding,
                     scratch=scratch,
                     progress=progress,
+                    switch=req.switch,
+                    requested_at=parse_time(req.job.requested_at),
+                    repo_url=req.job.repo_url,
+                    dist_folder=req.job.dist_folder,
+                    keep=self.settings.revisions_keep,
+                    before_commit=self._injected_fault(plans.LOAD_DATABASE),
+                    default_lang=self.settings.search_language,
                 )
 
     @activity.defn(name="build_artifacts")
@@ -168,7 +208,16 @@ class PipelineActivities:
                     created_at=req.created_at,
                     scratch=scratch,
                     progress=progress,
+                    related=await self._related_posts(req),
                 )
+
+    async def _related_posts(self, req: BuildRequest) -> dict[str, list[dict[str, Any]]] | None:
+        """posts.json's related posts, computed by the load (which runs before this step in
+        every plan that embeds); None when the task has no database (parse-only)."""
+        if req.embedding is None:
+            return None
+        async with (await self.database.pool()).acquire() as conn:
+            return await related.loaded_revision_related(conn, req.job.site, req.revision_id)
 
     @activity.defn(name="publish_artifacts")
     async def publish_artifacts(self, req: PublishRequest) -> PublishSummary:
@@ -184,29 +233,84 @@ class PipelineActivities:
                     published_at=req.published_at,
                     scratch=scratch,
                     progress=progress,
+                    update_latest=req.update_latest,
+                    order=RevisionOrder.of(req.job.requested_at, req.job.job_id),
+                    # The latest.json lock lives in Postgres: only taken when writing it.
+                    pool=await self.database.pool() if req.update_latest else None,
+                    concurrency=self.settings.publish_concurrency,
                 )
+
+    @activity.defn(name="switch_revision")
+    async def switch_revision(self, req: SwitchRequest) -> SwitchSummary:
+        async with step_context(plans.SWITCH, self.hold) as progress:
+            return await switch_revision(
+                self.store,
+                await self.database.pool(),
+                site=req.job.site,
+                dist_folder=req.job.dist_folder,
+                revision_id=req.revision_id,
+                order=RevisionOrder.of(req.job.requested_at, req.job.job_id),
+                published_at=req.published_at,
+                keep=self.settings.revisions_keep,
+                progress=progress,
+                before_commit=self._injected_fault(plans.SWITCH),
+            )
+
+    def _injected_fault(self, step: str) -> Callable[[], Awaitable[None]] | None:
+        """PRESSROOM_FAULT_FAIL: a hook that fails `step` inside its transaction, for tests
+        that prove a failed job changes nothing. None (no hook) unless configured."""
+        if self.settings.fault_fail_step != step:
+            return None
+
+        async def fail() -> None:
+            raise ApplicationError(
+                f"injected fault in {step} (PRESSROOM_FAULT_FAIL)",
+                type="InjectedFault",
+                non_retryable=True,
+            )
+
+        return fail
 
     @activity.defn(name="send_callback")
     async def send_callback(self, req: CallbackRequest) -> int:
+        url = self._reveal(req.url, req.url_sealed)
         async with step_context(plans.CALLBACK, self.hold):
             secret = self.settings.webhook_secret
+            # Same msg_id and body bytes on every attempt (both fixed in the activity input);
+            # deliver() stamps and signs each attempt afresh.
             outcome = await webhooks.deliver(
                 self.http,
-                req.url,
+                url,
                 req.body.encode(),
                 msg_id=req.msg_id,
                 secret=secret.get_secret_value() if secret else None,
+                timeout_s=self.settings.callback_timeout_seconds,
             )
+            if outcome.ok:
+                await faults.fault_point("callback:after-send")
+        meter = activity.metric_meter()
         if outcome.ok:
+            metrics.callback_attempt(meter, "delivered")
             return outcome.status or 0
         reason = f"callback to {redact_url(req.url)} failed: {outcome.error}"
-        if not outcome.retryable:
+        if not outcome.retryable:  # 410, other 4xx, 3xx: retrying cannot help
+            metrics.callback_attempt(meter, "rejected")
             raise ApplicationError(reason, type="CallbackRejected", non_retryable=True)
+        metrics.callback_attempt(meter, "retry")
+        # Our own jittered backoff (Temporal's retry policy has no jitter), or Retry-After.
+        delay = delivery.retry_delay(activity.info().attempt, outcome.retry_after)
         raise ApplicationError(
             reason,
             type="CallbackUndelivered",
-            next_retry_delay=_seconds(outcome.retry_after),
+            next_retry_delay=timedelta(seconds=delay),
         )
+
+    def _reveal(self, url: str, sealed: str | None) -> str:
+        """The job's URL with its credentials, unsealed here and never returned or logged."""
+        try:
+            return sealing.reveal(url, sealed, self.settings)
+        except sealing.SealError as err:
+            raise ApplicationError(str(err), type="SealError", non_retryable=True) from None
 
     @activity.defn(name="cleanup_work")
     async def cleanup_work(self, req: CleanupRequest) -> int:
@@ -221,6 +325,7 @@ class PipelineActivities:
             self.load_database,
             self.build_artifacts,
             self.publish_artifacts,
+            self.switch_revision,
             self.send_callback,
             self.cleanup_work,
         ]

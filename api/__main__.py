@@ -1,11 +1,12 @@
 """`python -m api`: run the HTTP API (same as `pressroom api`)."""
 
 import asyncio
-import logging
 
 from api.app import serve
 from pressroom.config import Settings
+from pressroom.logs import configure_logging
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(Settings()))
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(serve(settings))

@@ -31,6 +31,8 @@ from pressroom.models import JobInput, JobProgress
 from workflows.process_job import ProcessJob
 from workflows.search_attributes import JOB_ID, SITE, STATE, TASK
 
+JOB_STATES = ("pending", "running", "completed", "failed", "cancelled")
+
 FINGERPRINT_MEMO = "requestSha256"
 QUERY_TIMEOUT = timedelta(seconds=5)
 
@@ -145,3 +147,63 @@ def _job_view(
     if status == "running" and progress is not None and progress.state == "pending":
         view["state"] = "pending"
     return view
+
+
+class JobClosed(Exception):
+    """The job has already ended, so there is nothing to cancel."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
+async def cancel_job(client: Client, job_id: str) -> bool:
+    """Ask Temporal to cancel the job's workflow; False when no such job exists.
+
+    The workflow stops its running step at the step's next heartbeat, reports `cancelled` to
+    the callback, cleans its work store and ends CANCELLED. Raises JobClosed if it had ended.
+    """
+    handle = client.get_workflow_handle(job_id)
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if desc.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        raise JobClosed(_STATUS.get(desc.status, "failed") if desc.status else "failed")
+    try:
+        await handle.cancel()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:  # it ended between describe and cancel
+            raise JobClosed("completed") from None
+        raise
+    return True
+
+
+async def list_jobs(
+    client: Client, state: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Recent jobs, newest first, from Temporal visibility (the Pressroom search attributes)."""
+    query = "WorkflowType = 'ProcessJob'"
+    if state is not None:
+        if state not in JOB_STATES:
+            raise ValueError(f"unknown state {state!r}; known: {', '.join(JOB_STATES)}")
+        query += f" AND {STATE.name} = '{state}'"
+    jobs: list[dict[str, Any]] = []
+    async for wf in client.list_workflows(query, limit=limit):
+        attrs = wf.typed_search_attributes
+        execution = _STATUS.get(wf.status, "running") if wf.status else "running"
+        jobs.append(
+            {
+                "jobId": wf.id,
+                "state": attrs.get(STATE) or execution,
+                "execution": execution,
+                "task": attrs.get(TASK),
+                "site": attrs.get(SITE),
+                "startedAt": wf.start_time.isoformat() if wf.start_time else None,
+                "closedAt": wf.close_time.isoformat() if wf.close_time else None,
+                "runId": wf.run_id,
+            }
+        )
+    return jobs

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pressroom import revisions, sealing
 from pressroom.config import Settings
 from pressroom.models import JobInput
 from workflows.plans import KNOWN_TASKS
@@ -52,7 +54,10 @@ class JobData(BaseModel):
     @classmethod
     def _dist_folder(cls, value: str) -> str:
         parts = PurePosixPath(value).parts
-        if value.startswith("/") or not parts or not all(_SAFE_SEGMENT.match(p) for p in parts):
+        # Normalised form only: `a//b` or `a/./b` would be other keys in an object store.
+        normal = "/".join(parts) == value.rstrip("/")
+        safe = all(_SAFE_SEGMENT.fullmatch(p) for p in parts)
+        if value.startswith("/") or not parts or not safe or not normal:
             raise ValueError("must be a relative path of safe segments (no '..', no leading '/')")
         return value
 
@@ -120,15 +125,23 @@ def default_site(repo_url: str) -> str:
 
 def job_input(request: JobRequest, body: dict[str, Any], settings: Settings) -> JobInput:
     data = request.data
+    # URL credentials are sealed, never put in the workflow input as is (pressroom/sealing.py).
+    repo_url, repo_sealed = sealing.split(data.repoUrl, settings)
+    callback_url, callback_sealed = sealing.split(request.callbackUrl, settings)
     return JobInput(
         job_id=request.jobId,
         task=request.task,
-        repo_url=data.repoUrl,
+        repo_url=repo_url or data.repoUrl,
+        repo_url_sealed=repo_sealed,
         dist_folder=data.distFolder,
-        site=data.site or default_site(data.repoUrl),
+        site=data.site or default_site(repo_url or data.repoUrl),
         revision_id=data.revisionId,
-        callback_url=request.callbackUrl,
+        callback_url=callback_url,
+        callback_url_sealed=callback_sealed,
+        callback_window_seconds=settings.callback_retry_window_seconds,
         request_sha256=request_fingerprint(body),
         heartbeat_seconds=settings.activity_heartbeat_seconds,
         embed_concurrency=settings.embed_concurrency,
+        # Orders a site's revisions: of two jobs for one site, the later request wins.
+        requested_at=revisions.iso(datetime.now(UTC)),
     )

@@ -132,11 +132,27 @@ def _post_record(post: Post) -> dict[str, Any]:
     return record
 
 
-def write_posts_json(path: Path, posts: Iterable[Post], *, revision_id: str, site: str) -> int:
+def write_posts_json(
+    path: Path,
+    posts: Iterable[Post],
+    *,
+    revision_id: str,
+    site: str,
+    related: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> int:
     """posts.json: every post with html, text, the section outline, links and images.
-    Returns the number of posts written."""
+    With `related` (post id -> related posts, from the database) each post also gets its
+    `related` list (empty when it has none). Returns the number of posts written."""
     header = {"format": "pressroom.posts/1", "site": site, "revision": revision_id}
-    return _write_document(path, header, "posts", (_post_record(p) for p in posts))
+
+    def records() -> Iterator[dict[str, Any]]:
+        for p in posts:
+            record = _post_record(p)
+            if related is not None:
+                record["related"] = [dict(r) for r in related.get(p.id, ())]
+            yield record
+
+    return _write_document(path, header, "posts", records())
 
 
 def write_media_json(path: Path, media: Iterable[MediaItem], *, revision_id: str, site: str) -> int:
@@ -152,6 +168,8 @@ def _search_record(entry: SearchEntry, dimensions: int | None, text_limit: int) 
     if dimensions is None:
         if entry.vector is not None:
             raise ValueError(f"search entry {entry.id!r}: a vector, but no embedding declared")
+    elif entry.vector is None:
+        pass  # this entry's input was refused by the provider: `"vector": null`
     else:
         vector = np.asarray(entry.vector)
         if vector.shape != (dimensions,):

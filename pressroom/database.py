@@ -16,7 +16,14 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +34,9 @@ import numpy as np
 from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
+from pressroom import related
 from pressroom.models import MediaItem, Post, Section
+from pressroom.revisions import RevisionOrder
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,7 @@ class SectionRow:
     content: str
     content_sha256: str
     embedding: np.ndarray | None = None
+    lang: str = "english"  # text-search configuration (pressroom.search.ts_config_for)
 
     @classmethod
     def from_section(
@@ -80,6 +90,7 @@ class SectionRow:
         post_title: str,
         embedding: np.ndarray | None = None,
         content_sha256: str | None = None,
+        lang: str = "english",
     ) -> SectionRow:
         """Build a row from a parsed section; `content_sha256` defaults to the text's hash."""
         if content_sha256 is None:
@@ -95,6 +106,7 @@ class SectionRow:
             content=section.text,
             content_sha256=content_sha256,
             embedding=embedding,
+            lang=lang,
         )
 
 
@@ -281,7 +293,7 @@ _POST_COLUMNS = tuple(
 _SECTION_COLUMNS = tuple(
     (
         "site_id revision_id section_id post_id post_title anchor heading level position "
-        "content content_sha256 dims embedding"
+        "content content_sha256 dims embedding lang"
     ).split()
 )
 _MEDIA_COLUMNS = tuple(
@@ -388,6 +400,7 @@ def _section_record(site: str, revision_id: str, dims: int, s: SectionRow) -> tu
         s.content_sha256,
         None if vec is None else dims,
         vec,
+        s.lang,
     )
 
 
@@ -438,6 +451,98 @@ async def _copy(
     return int(status.split()[-1])  # "COPY <n>"
 
 
+class RevisionSuperseded(Exception):
+    """The site's current revision came from a later request: this one must not replace it."""
+
+    def __init__(self, site: str, revision_id: str, current: str, current_order: RevisionOrder):
+        super().__init__(
+            f"site {site}: revision {revision_id} is superseded by the current revision "
+            f"{current}, requested later at {current_order.describe()}"
+        )
+        self.site = site
+        self.revision_id = revision_id
+        self.current = current
+        self.current_order = current_order
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """What `load_revision_outcome` did: row counts, the revision that was current when the
+    load began, per-kind changes against it, and whether the current pointer moved."""
+
+    counts: dict[str, int]
+    previous_revision: str | None
+    changes: dict[str, int]
+    switched: bool
+
+
+_CURRENT_SQL = """
+    SELECT s.current_revision, r.requested_at, r.job_id
+    FROM sites AS s
+    LEFT JOIN revisions AS r ON r.site_id = s.site_id AND r.revision_id = s.current_revision
+    WHERE s.site_id = $1
+    FOR UPDATE OF s
+"""
+
+
+async def lock_site(
+    conn: asyncpg.Connection, site: str, *, create: bool = True
+) -> tuple[str | None, RevisionOrder]:
+    """Lock the site's row until the caller's transaction ends (creating the site if new,
+    unless `create` is false); returns its current revision and that revision's ordering key.
+
+    Every switch of a site's current revision happens under this lock, so two jobs' switches
+    never interleave; loads and switches of different sites run side by side.
+    """
+    if create:
+        await conn.execute(
+            "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING", site
+        )
+    row = await conn.fetchrow(_CURRENT_SQL, site)
+    if row is None:
+        return None, RevisionOrder.of(None, None)
+    return row["current_revision"], RevisionOrder.of(row["requested_at"], row["job_id"])
+
+
+# (table, key column, hash column) per kind, for `revision_changes`.
+_CHANGE_KEYS = {
+    "posts": ("posts", "post_id", "content_sha256"),
+    "sections": ("sections", "section_id", "content_sha256"),
+    "media": ("media", "path", "sha256"),
+}
+
+
+async def revision_changes(
+    conn: asyncpg.Connection, site: str, base: str | None, new: str
+) -> dict[str, int]:
+    """Posts, sections and media of revision `new` against `base` (None: an empty site), as
+    `{kind}Added/Changed/Unchanged/Removed` counts. Sections compare by their embedding
+    input hash, so `sectionsChanged + sectionsAdded` is what had to be embedded anew."""
+    out: dict[str, int] = {}
+    for kind, (table, key, digest) in _CHANGE_KEYS.items():
+        # Identifiers come from _CHANGE_KEYS only.
+        row = await conn.fetchrow(
+            f"""
+            WITH n AS (SELECT {key} AS k, {digest} AS h FROM {table}
+                       WHERE site_id = $1 AND revision_id = $3),
+                 o AS (SELECT {key} AS k, {digest} AS h FROM {table}
+                       WHERE site_id = $1 AND revision_id = $2)
+            SELECT count(*) FILTER (WHERE o.k IS NULL) AS added,
+                   count(*) FILTER (WHERE n.k IS NOT NULL AND o.k IS NOT NULL
+                                    AND n.h IS DISTINCT FROM o.h) AS changed,
+                   count(*) FILTER (WHERE n.k IS NOT NULL AND n.h = o.h) AS unchanged,
+                   count(*) FILTER (WHERE n.k IS NULL) AS removed
+            FROM n FULL JOIN o ON n.k = o.k
+            """,  # noqa: S608 - fixed identifiers
+            site,
+            base,
+            new,
+        )
+        for name in ("added", "changed", "unchanged", "removed"):
+            out[f"{kind}{name.capitalize()}"] = int(row[name])
+    return out
+
+
 async def load_revision(
     conn: asyncpg.Connection,
     *,
@@ -450,6 +555,7 @@ async def load_revision(
     provider: str,
     model: str,
     dimensions: int,
+    **options: Any,
 ) -> dict[str, int]:
     """Load one revision of a site and make it current, all in one transaction.
 
@@ -457,6 +563,50 @@ async def load_revision(
     never duplicates. If anything fails (including the caller's iterables raising) nothing
     is written and the site's current revision is unchanged. Returns the row counts
     `{"posts", "sections", "media"}`. Every embedding must have `dimensions` dimensions.
+    `options` are those of `load_revision_outcome`.
+    """
+    outcome = await load_revision_outcome(
+        conn,
+        site=site,
+        revision_id=revision_id,
+        job_id=job_id,
+        posts=posts,
+        sections=sections,
+        media=media,
+        provider=provider,
+        model=model,
+        dimensions=dimensions,
+        **options,
+    )
+    return outcome.counts
+
+
+async def load_revision_outcome(
+    conn: asyncpg.Connection,
+    *,
+    site: str,
+    revision_id: str,
+    job_id: str,
+    posts: Iterable[Post] | AsyncIterable[Post],
+    sections: Iterable[SectionRow] | AsyncIterable[SectionRow],
+    media: Iterable[MediaRow] | AsyncIterable[MediaRow],
+    provider: str,
+    model: str,
+    dimensions: int,
+    switch: bool = True,
+    requested_at: datetime | None = None,
+    repo_url: str | None = None,
+    dist_folder: str | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
+) -> LoadOutcome:
+    """Load one revision of a site in one transaction, under the site's row lock.
+
+    `requested_at` (default: the transaction's start) and `job_id` order the revision among
+    the site's others; if the current revision was requested later, nothing is written and
+    `RevisionSuperseded` is raised. With `switch` the revision becomes current when the load
+    commits; without, it is stored ready but not current (`switch_current` flips it later,
+    after the artifacts are published). `before_commit` runs last inside the transaction
+    (fault injection: raising there rolls the whole load back).
     """
     dims = _check_dims(dimensions)
     async with conn.transaction():
@@ -465,21 +615,25 @@ async def load_revision(
             # lock before our own writes keeps two first loads of a new dimension from
             # deadlocking on each other's ROW EXCLUSIVE locks.
             await conn.execute(_SCHEMA_LOCK_SQL)
-        await conn.execute(
-            "INSERT INTO sites (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING", site
-        )
         # Serialises loads of one site; loads of different sites run side by side.
-        await conn.execute("SELECT 1 FROM sites WHERE site_id = $1 FOR UPDATE", site)
+        previous, current_order = await lock_site(conn, site)
+        requested = requested_at or await conn.fetchval("SELECT now()")
+        order = RevisionOrder.of(requested, job_id)
+        if previous is not None and current_order > order:
+            raise RevisionSuperseded(site, revision_id, previous, current_order)
         await conn.execute(
             """
             INSERT INTO revisions (site_id, revision_id, job_id, state, embedding_provider,
-                                   embedding_model, dimensions)
-            VALUES ($1, $2, $3, 'loading', $4, $5, $6)
+                                   embedding_model, dimensions, requested_at, repo_url,
+                                   dist_folder)
+            VALUES ($1, $2, $3, 'loading', $4, $5, $6, $7, $8, $9)
             ON CONFLICT (site_id, revision_id) DO UPDATE
             SET job_id = EXCLUDED.job_id, state = 'loading', created_at = now(),
                 committed_at = NULL, counts = '{}'::jsonb,
                 embedding_provider = EXCLUDED.embedding_provider,
-                embedding_model = EXCLUDED.embedding_model, dimensions = EXCLUDED.dimensions
+                embedding_model = EXCLUDED.embedding_model, dimensions = EXCLUDED.dimensions,
+                requested_at = EXCLUDED.requested_at, repo_url = EXCLUDED.repo_url,
+                dist_folder = EXCLUDED.dist_folder
             """,
             site,
             revision_id,
@@ -487,6 +641,9 @@ async def load_revision(
             provider,
             model,
             dims,
+            order.requested_at,
+            repo_url,
+            dist_folder,
         )
         for table in ("posts", "sections", "media"):
             await conn.execute(
@@ -514,7 +671,10 @@ async def load_revision(
                 _mapped(media, lambda m: _media_record(site, revision_id, dims, m)),
             ),
         }
+        changes = await revision_changes(conn, site, previous, revision_id)
         await ensure_vector_indexes(conn, dims)
+        # Related posts belong to the revision: computed before it is marked ready.
+        await related.compute_related_posts(conn, site, revision_id, dims)
         await conn.execute(
             """
             UPDATE revisions SET state = 'ready', committed_at = now(), counts = $3
@@ -524,13 +684,50 @@ async def load_revision(
             revision_id,
             json.dumps(counts),
         )
-        await conn.execute(
-            "UPDATE sites SET current_revision = $2, updated_at = now() WHERE site_id = $1",
-            site,
-            revision_id,
-        )
+        if before_commit is not None:
+            await before_commit()
+        if switch:
+            await _set_current(conn, site, revision_id)
     await _analyze(conn)
-    return counts
+    return LoadOutcome(
+        counts=counts, previous_revision=previous, changes=changes, switched=switch
+    )
+
+
+async def _set_current(conn: asyncpg.Connection, site: str, revision_id: str) -> None:
+    await conn.execute(
+        "UPDATE sites SET current_revision = $2, updated_at = now() WHERE site_id = $1",
+        site,
+        revision_id,
+    )
+
+
+async def switch_current(
+    conn: asyncpg.Connection,
+    site: str,
+    revision_id: str,
+    order: RevisionOrder,
+) -> str | None:
+    """Make a loaded revision current, under the site lock, in the caller's transaction.
+
+    Returns the revision that was current before. Raises `RevisionSuperseded` (changing
+    nothing) when the current revision was requested later, and `LookupError` when the
+    revision is not loaded (pruned, or never committed).
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("switch_current needs the caller's transaction")
+    previous, current_order = await lock_site(conn, site)
+    if previous is not None and previous != revision_id and current_order > order:
+        raise RevisionSuperseded(site, revision_id, previous, current_order)
+    state = await conn.fetchval(
+        "SELECT state FROM revisions WHERE site_id = $1 AND revision_id = $2",
+        site,
+        revision_id,
+    )
+    if state != "ready":
+        raise LookupError(f"site {site}: revision {revision_id} is not loaded")
+    await _set_current(conn, site, revision_id)
+    return previous
 
 
 async def _analyze(conn: asyncpg.Connection) -> None:
@@ -548,6 +745,22 @@ async def current_revision(conn: asyncpg.Connection, site: str) -> str | None:
     return await conn.fetchval("SELECT current_revision FROM sites WHERE site_id = $1", site)
 
 
+async def site_source(conn: asyncpg.Connection, site: str) -> tuple[str, str] | None:
+    """(repoUrl, distFolder) of the job that loaded the site's current revision, or None
+    (no current revision, or one loaded before sources were recorded)."""
+    row = await conn.fetchrow(
+        """
+        SELECT r.repo_url, r.dist_folder FROM sites AS s
+        JOIN revisions AS r ON r.site_id = s.site_id AND r.revision_id = s.current_revision
+        WHERE s.site_id = $1
+        """,
+        site,
+    )
+    if row is None or not row["repo_url"]:
+        return None
+    return row["repo_url"], row["dist_folder"] or "dist"
+
+
 async def revision_counts(conn: asyncpg.Connection, site: str, revision_id: str) -> dict[str, int]:
     """Rows actually stored for a revision: `{"posts", "sections", "media"}`."""
     row = await conn.fetchrow(
@@ -563,32 +776,43 @@ async def revision_counts(conn: asyncpg.Connection, site: str, revision_id: str)
 
 
 async def prune_revisions(conn: asyncpg.Connection, site: str, *, keep: int = 2) -> list[str]:
-    """Delete all but the `keep` newest ready revisions of a site (never the current one).
+    """Delete all but the `keep` newest revisions of a site, counting the current one.
 
-    Old revisions cost space and, sharing one HNSW index per dimension, make every vector
-    query and later load slower. Returns the revision ids deleted.
+    Never deletes the current revision, nor one ordered after it (loaded by a later job that
+    has not switched yet); a site with no current revision keeps everything. "Newest" is the
+    revisions' ordering key (request time, job id), then commit time. Old revisions cost
+    space and, sharing one HNSW index per dimension, make every vector query and later load
+    slower. Returns the revision ids deleted.
     """
     if keep < 1:
         raise ValueError("keep must be at least 1")
     async with conn.transaction():
-        current = await conn.fetchval(
-            "SELECT current_revision FROM sites WHERE site_id = $1 FOR UPDATE", site
-        )
-        doomed = [
-            r["revision_id"]
+        current, current_order = await lock_site(conn, site, create=False)
+        if current is None:
+            return []
+        older = [
+            r
             for r in await conn.fetch(
                 """
-                SELECT revision_id FROM revisions
-                WHERE site_id = $1 AND revision_id IS DISTINCT FROM $2
-                ORDER BY committed_at DESC NULLS LAST, created_at DESC
-                OFFSET $3
+                SELECT revision_id, requested_at, job_id, committed_at, created_at
+                FROM revisions WHERE site_id = $1 AND revision_id <> $2
                 """,
                 site,
                 current,
-                keep - 1 if current is not None else keep,
             )
+            if RevisionOrder.of(r["requested_at"], r["job_id"]) <= current_order
         ]
-        for table in ("posts", "sections", "media", "revisions"):
+        older.sort(
+            key=lambda r: (
+                RevisionOrder.of(r["requested_at"], r["job_id"]),
+                r["committed_at"] or r["created_at"],
+                r["created_at"],
+            ),
+            reverse=True,
+        )
+        doomed = [r["revision_id"] for r in older[keep - 1 :]]
+        doomed_tables = ("posts", "sections", "media", "related_posts", "media_thumbnails")
+        for table in (*doomed_tables, "revisions"):
             await conn.execute(
                 f"DELETE FROM {table} WHERE site_id = $1 AND revision_id = ANY($2::text[])",  # noqa: S608 - fixed table names
                 site,
@@ -629,15 +853,34 @@ async def get_cached_embeddings(
     return found
 
 
+_CACHE_INSERT_SQL = """
+    INSERT INTO embedding_cache (provider, model, dimensions, input_sha256, embedding)
+    SELECT $1, $2, $3, t.sha, t.embedding
+    FROM unnest($4::text[], $5::vector[]) AS t(sha, embedding)
+    ON CONFLICT DO NOTHING
+"""
+_CACHE_OVERWRITE_SQL = """
+    INSERT INTO embedding_cache (provider, model, dimensions, input_sha256, embedding)
+    SELECT $1, $2, $3, t.sha, t.embedding
+    FROM unnest($4::text[], $5::vector[]) AS t(sha, embedding)
+    ON CONFLICT (provider, model, dimensions, input_sha256)
+    DO UPDATE SET embedding = EXCLUDED.embedding, created_at = now()
+"""
+
+
 async def put_cached_embeddings(
     conn: asyncpg.Connection,
     provider: str,
     model: str,
     dimensions: int,
     items: Sequence[tuple[str, np.ndarray]],
+    *,
+    overwrite: bool = False,
 ) -> None:
-    """Store embeddings by input sha256; an existing entry wins (ON CONFLICT DO NOTHING)."""
+    """Store embeddings by input sha256; an existing entry wins (ON CONFLICT DO NOTHING),
+    unless `overwrite` (a forced re-embedding replaces what it recomputed)."""
     dims = _check_dims(dimensions)
+    sql = _CACHE_OVERWRITE_SQL if overwrite else _CACHE_INSERT_SQL
     # Sorted and deduplicated: concurrent writers then lock keys in the same order and
     # cannot deadlock on each other's unique-index entries.
     by_sha = {sha: vec for sha, vec in items}
@@ -647,12 +890,7 @@ async def put_cached_embeddings(
         # Vector objects, not ndarrays: asyncpg's array encoder would recurse into an ndarray.
         vectors = [_vector(by_sha[sha], dims, f"cache entry {sha}") for sha in chunk]
         await conn.execute(
-            """
-            INSERT INTO embedding_cache (provider, model, dimensions, input_sha256, embedding)
-            SELECT $1, $2, $3, t.sha, t.embedding
-            FROM unnest($4::text[], $5::vector[]) AS t(sha, embedding)
-            ON CONFLICT DO NOTHING
-            """,
+            sql,
             provider,
             model,
             dims,

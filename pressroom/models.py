@@ -110,6 +110,16 @@ class JobInput(BaseModel):
     # Workflow tuning, fixed at start so replays see the same values.
     heartbeat_seconds: int = 60
     embed_concurrency: int = 4
+    # When the job was requested (UTC ISO 8601, set by the API/CLI): orders a site's
+    # revisions, the later request wins. None: the workflow uses its start time.
+    requested_at: str | None = None
+    # Credentials found in repo_url / callback_url (userinfo, token-like query values), sealed
+    # by pressroom/sealing.py: the plain fields then hold the redacted URLs, so workflow
+    # history never shows a token; workers unseal right where the URL is used.
+    repo_url_sealed: str | None = None
+    callback_url_sealed: str | None = None
+    # How long the callback is retried (CALLBACK_RETRY_WINDOW_SECONDS), fixed at start.
+    callback_window_seconds: int = 24 * 3600
 
 
 class StepProgress(BaseModel):
@@ -178,6 +188,15 @@ class EmbedSummary(BaseModel):
     computed: int
     reused: int
     embedding: EmbeddingInfo
+    # Inputs the provider refused (a per-input 400): they get no vector. `failures` holds at
+    # most MAX_INLINE_ERRORS of them (path or section id + reason); `failed` counts them all.
+    failed: int = 0
+    failures: list[PostError] = Field(default_factory=list)
+    # Image descriptions (media batches with a vision model): newly described, reused from
+    # the cache, and images skipped (unsupported format, refused) with the reason.
+    described: int = 0
+    descriptions_reused: int = 0
+    undescribed: list[PostError] = Field(default_factory=list)
 
 
 class LoadSummary(BaseModel):
@@ -186,6 +205,28 @@ class LoadSummary(BaseModel):
     posts: int
     sections: int
     media: int
+    # Incremental revisions: the revision current when the load began, what changed against
+    # it ({kind}Added/Changed/Unchanged/Removed), whether this load made the revision current
+    # (False when a later switch step does), and whether a later job's revision already was
+    # current (then nothing was loaded).
+    previous_revision: str | None = None
+    changes: dict[str, int] = Field(default_factory=dict)
+    switched: bool = True
+    superseded: bool = False
+    pruned: list[str] = Field(default_factory=list)
+
+
+class SwitchSummary(BaseModel):
+    """The switch step: the site's current revision and `latest.json`, moved together."""
+
+    site: str
+    revision_id: str
+    switched: bool  # the revision is now current in Postgres
+    latest_updated: bool  # latest.json now names it
+    superseded: bool = False  # a later job's revision was current: nothing changed
+    previous_revision: str | None = None
+    current_revision: str | None = None
+    pruned: list[str] = Field(default_factory=list)
 
 
 class ArtifactFile(BaseModel):
@@ -204,3 +245,4 @@ class PublishSummary(BaseModel):
     files: list[str]
     uploaded: int
     skipped: int = 0
+    latest_updated: bool = True  # False: not asked to, or a later job's latest.json stays

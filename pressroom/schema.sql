@@ -75,6 +75,11 @@ CREATE TABLE IF NOT EXISTS posts (
     PRIMARY KEY (site_id, revision_id, post_id)
 );
 
+CREATE OR REPLACE FUNCTION pressroom_regconfig(lang text) RETURNS regconfig
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT lang::regconfig $$;
+
+-- Full text covers the first 250,000 characters of a section: Postgres refuses a tsvector
+-- over 1 MB, and one pasted blob must not fail a whole revision's load.
 CREATE TABLE IF NOT EXISTS sections (
     site_id         text NOT NULL,
     revision_id     text NOT NULL,
@@ -87,10 +92,11 @@ CREATE TABLE IF NOT EXISTS sections (
     position        integer NOT NULL DEFAULT 0,
     content         text NOT NULL DEFAULT '',
     content_sha256  text NOT NULL DEFAULT '',
+    lang            text NOT NULL DEFAULT 'english',
     tsv             tsvector GENERATED ALWAYS AS (
-                        setweight(to_tsvector('english', coalesce(post_title, '')), 'A')
-                        || setweight(to_tsvector('english', coalesce(heading, '')), 'B')
-                        || setweight(to_tsvector('english', content), 'C')
+                        setweight(to_tsvector(pressroom_regconfig(lang), coalesce(post_title, '')), 'A')
+                        || setweight(to_tsvector(pressroom_regconfig(lang), coalesce(heading, '')), 'B')
+                        || setweight(to_tsvector(pressroom_regconfig(lang), left(content, 250000)), 'C')
                     ) STORED,
     dims            integer,
     embedding       vector,
@@ -131,4 +137,78 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
     created_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT embedding_cache_dims_check CHECK (vector_dims(embedding) = dimensions),
     PRIMARY KEY (provider, model, dimensions, input_sha256)
+);
+
+-- Incremental revisions (issue 4). `requested_at` orders a site's revisions: the request
+-- time of the job that loaded it (JobInput.requested_at). A revision never becomes current
+-- over one with a later (requested_at, job_id), and pruning never removes the current one
+-- or one ordered after it. `repo_url` and `dist_folder` let `pressroom reindex` rebuild a
+-- site from its last source without the caller repeating it.
+ALTER TABLE revisions ADD COLUMN IF NOT EXISTS requested_at timestamptz;
+ALTER TABLE revisions ADD COLUMN IF NOT EXISTS repo_url text;
+ALTER TABLE revisions ADD COLUMN IF NOT EXISTS dist_folder text;
+
+-- Search and discovery (issue 5).
+-- Each section is stemmed in its post's language (`lang` front matter, else the site
+-- default): `lang` holds a text-search configuration name ('english', 'french', ...), checked
+-- against pg_ts_config by the loader. The wrapper is declared IMMUTABLE so the generated
+-- column may use it: built-in configurations never change under a running database.
+
+ALTER TABLE sections ADD COLUMN IF NOT EXISTS lang text NOT NULL DEFAULT 'english';
+
+-- Upgrade an older `tsv` (English only, uncapped) once: a generated column's expression
+-- cannot be altered in place before PostgreSQL 17. Same weights: title A, heading B, body C.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_attrdef AS d
+        JOIN pg_attribute AS a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+        WHERE d.adrelid = 'sections'::regclass AND a.attname = 'tsv'
+          AND pg_get_expr(d.adbin, d.adrelid) LIKE '%pressroom_regconfig%'
+          AND pg_get_expr(d.adbin, d.adrelid) LIKE '%250000%'
+    ) THEN
+        ALTER TABLE sections DROP COLUMN IF EXISTS tsv;
+        ALTER TABLE sections ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector(pressroom_regconfig(lang), coalesce(post_title, '')), 'A')
+            || setweight(to_tsvector(pressroom_regconfig(lang), coalesce(heading, '')), 'B')
+            || setweight(to_tsvector(pressroom_regconfig(lang), left(content, 250000)), 'C')
+        ) STORED;
+        CREATE INDEX IF NOT EXISTS sections_tsv_gin ON sections USING gin (tsv);
+    END IF;
+END
+$$;
+
+-- Related posts: for each post of a revision, its nearest posts by the cosine similarity of
+-- the mean of their section vectors (never the post itself); computed in load_revision.
+CREATE TABLE IF NOT EXISTS related_posts (
+    site_id          text NOT NULL,
+    revision_id      text NOT NULL,
+    post_id          text NOT NULL,
+    rank             smallint NOT NULL CHECK (rank > 0),
+    related_post_id  text NOT NULL CHECK (related_post_id <> post_id),
+    similarity       real NOT NULL,
+    PRIMARY KEY (site_id, revision_id, post_id, rank)
+);
+
+-- Small image previews for the search page (`GET /media/...`), written by the load step.
+CREATE TABLE IF NOT EXISTS media_thumbnails (
+    site_id      text NOT NULL,
+    revision_id  text NOT NULL,
+    path         text NOT NULL,
+    mime         text NOT NULL,
+    width        integer NOT NULL,
+    height       integer NOT NULL,
+    data         bytea NOT NULL,
+    PRIMARY KEY (site_id, revision_id, path)
+);
+
+-- Image descriptions from a vision model, shared by every site: an image is described once
+-- per (content, model, prompt version), so retries and later revisions never ask again.
+CREATE TABLE IF NOT EXISTS image_descriptions (
+    image_sha256    text NOT NULL,
+    model           text NOT NULL,
+    prompt_version  text NOT NULL,
+    description     text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (image_sha256, model, prompt_version)
 );

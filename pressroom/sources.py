@@ -11,7 +11,9 @@ content already copied). In archives a link whose target leaves the tree makes t
 unsafe (SourceError); a symlink inside the tree is skipped; a hard link inside the tree is
 extracted as a copy of its target (it carries real content).
 
-New URL schemes (http(s) archives, git, s3) plug in by adding a fetcher to `_FETCHERS`.
+This module reads local sources only. Remote sources (http(s) archives, git, s3) and the
+source policy (allowed roots, buckets, network guard) live in `pressroom.fetchers`, which
+downloads into a staging directory and then materializes it with `materialize_source`.
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ def materialize_source(repo_url: str, dest: Path, limits: SourceLimits) -> Path:
     fetcher = _FETCHERS.get(scheme)
     if fetcher is None:
         raise SourceError(
-            f"unsupported source {redact_url(repo_url)!r}: scheme {scheme!r} is not supported yet "
-            f"(coming: http(s) archives, git, s3); use a local path, file:// URL or archive"
+            f"unsupported source {redact_url(repo_url)!r}: scheme {scheme!r} is not a local "
+            f"source; remote sources (http(s) archives, git, s3) are fetched by "
+            f"pressroom.fetchers.materialize_source_async"
         )
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         # A caller bug, not bad input: use a fresh directory per attempt.

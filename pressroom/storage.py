@@ -1,7 +1,7 @@
 """Object storage behind one small interface: published artifacts and the job work store.
 
-`open_store(url)` picks the backend from the URL: a local directory (default) today, and
-S3-compatible storage (R2, MinIO, AWS) as another `Store` implementation. Keys are POSIX
+`open_store(url)` picks the backend from the URL: a local directory (default), or
+S3-compatible storage (R2, MinIO, AWS) for `s3://` (pressroom/storage_s3.py). Keys are POSIX
 paths relative to the store root; writes overwrite, so a retried activity rewrites the same
 keys (idempotent uploads).
 """
@@ -12,10 +12,15 @@ import asyncio
 import hashlib
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pressroom.config import Settings
 
 
 class StorageError(Exception):
@@ -26,14 +31,45 @@ class StorageError(Exception):
         self.retryable = retryable
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store knows about one object without reading it."""
+
+    size: int
+    sha256: str | None  # None when the object was written without Pressroom's metadata
+    content_type: str | None = None
+    cache_control: str | None = None
+
+
 class Store(Protocol):
-    """What the pipeline needs from a storage backend."""
+    """What the pipeline needs from a storage backend.
+
+    `cache_control` is a hint for HTTP-serving backends (S3/R2 behind a CDN); `sha256` lets
+    the caller pass a digest it already has. `stat` returns None for a missing object.
+    """
 
     location: str
 
-    async def put_file(self, key: str, src: Path, content_type: str | None = None) -> None: ...
+    async def put_file(
+        self,
+        key: str,
+        src: Path,
+        content_type: str | None = None,
+        *,
+        cache_control: str | None = None,
+        sha256: str | None = None,
+    ) -> None: ...
 
-    async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    async def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        cache_control: str | None = None,
+    ) -> None: ...
+
+    async def stat(self, key: str) -> ObjectInfo | None: ...
 
     async def get_file(self, key: str, dest: Path) -> None: ...
 
@@ -58,6 +94,11 @@ def check_key(key: str) -> str:
     return key
 
 
+def _temp_beside(dest: Path) -> Path:
+    # Unique per write: two jobs in one worker may publish the same key at the same time.
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
 class LocalStore:
     """A directory on the local filesystem. Writes go to a temp file and are renamed into
     place, so a reader (or a crash) never sees a half-written object."""
@@ -72,23 +113,39 @@ class LocalStore:
     def url_for(self, key: str) -> str:
         return self._path(key).as_uri()
 
-    async def put_file(self, key: str, src: Path, content_type: str | None = None) -> None:
+    async def put_file(
+        self,
+        key: str,
+        src: Path,
+        content_type: str | None = None,
+        *,
+        cache_control: str | None = None,
+        sha256: str | None = None,
+    ) -> None:
+        # A directory has no content type or cache metadata: those are for HTTP backends.
         await asyncio.to_thread(self._put_file_sync, key, src)
 
     def _put_file_sync(self, key: str, src: Path) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp = _temp_beside(dest)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
 
-    async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+    async def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        cache_control: str | None = None,
+    ) -> None:
         await asyncio.to_thread(self._put_bytes_sync, key, data)
 
     def _put_bytes_sync(self, key: str, data: bytes) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp = _temp_beside(dest)
         tmp.write_bytes(data)
         os.replace(tmp, dest)
 
@@ -107,6 +164,15 @@ class LocalStore:
 
     async def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        # No metadata store beside the files: the digest is computed (the S3 store reads it
+        # from object metadata instead).
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        digest = await asyncio.to_thread(sha256_file, path)
+        return ObjectInfo(size=path.stat().st_size, sha256=digest)
 
     async def list_keys(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -128,12 +194,18 @@ class LocalStore:
 
 
 @asynccontextmanager
-async def open_store(url: str) -> AsyncIterator[Store]:
-    """Open the store named by `url`: a path or `file://` URL (`s3://` comes with S3 support)."""
+async def open_store(url: str, settings: Settings | None = None) -> AsyncIterator[Store]:
+    """Open the store named by `url`: a path, a `file://` URL or `s3://bucket/prefix`.
+
+    S3 connection settings (endpoint, region, credentials) come from `settings`, or from the
+    environment when it is None.
+    """
     if url.startswith("s3://"):
-        raise StorageError(
-            "s3:// artifact stores are not supported by this build yet", retryable=False
-        )
+        from pressroom.storage_s3 import open_s3_store  # boto is only loaded when used
+
+        async with open_s3_store(url, settings) as s3_store:
+            yield s3_store
+        return
     path = url.removeprefix("file://")
     yield LocalStore(Path(path))
 

@@ -48,6 +48,18 @@ class WorkKeys:
     def vectors(self, kind: str, batch: int) -> str:
         return f"{self.prefix}/vectors/{kind}-{batch:05d}.npy"
 
+    def image(self, sha256: str) -> str:
+        """An image's bytes, by content, for the steps that need them after parse."""
+        return f"{self.prefix}/media/{sha256}"
+
+    def descriptions(self, kind: str, batch: int) -> str:
+        """Image descriptions written by a media embed batch: JSON lines {id, description}."""
+        return f"{self.prefix}/vectors/{kind}-{batch:05d}.descriptions.jsonl"
+
+    def embed_failures(self, kind: str, batch: int) -> str:
+        """Inputs of an embed batch the provider refused: JSON lines {id, reason}."""
+        return f"{self.prefix}/vectors/{kind}-{batch:05d}.failures.jsonl"
+
     def artifact(self, name: str) -> str:
         return f"{self.prefix}/artifacts/{name}"
 

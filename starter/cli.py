@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
@@ -77,9 +76,11 @@ def worker() -> None:
 def api() -> None:
     """Run the HTTP API until SIGTERM."""
     from api.app import serve
+    from pressroom.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(Settings()))
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(serve(settings))
 
 
 @app.command()
@@ -134,6 +135,45 @@ async def _start(body: dict[str, Any], wait: bool) -> int:
     return await _follow(client, started.workflow_id)
 
 
+@app.command()
+def reindex(
+    site: Annotated[str, typer.Option(help="Site id to rebuild")],
+    force: Annotated[
+        bool, typer.Option(help="Embed everything again (bypass the cache, rewrite it)")
+    ] = False,
+    source: Annotated[
+        str | None, typer.Option(help="Source (default: the site's last recorded source)")
+    ] = None,
+    dist_folder: Annotated[
+        str | None, typer.Option(help="Folder to publish under (default: the site's last)")
+    ] = None,
+    job_id: Annotated[str | None, typer.Option(help="Job id (default: generated)")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow progress until the job ends")] = False,
+) -> None:
+    """Rebuild a site from its last source; with --force, re-embed every input."""
+    from starter.reindex import NoRecordedSource, reindex_request
+
+    if source and "://" not in source and Path(source).exists():
+        source = str(Path(source).resolve())
+
+    async def run() -> int:
+        try:
+            body = await reindex_request(
+                Settings(),
+                site,
+                source=source,
+                dist_folder=dist_folder,
+                force=force,
+                job_id=job_id,
+            )
+        except NoRecordedSource as err:
+            console.print(f"[red]{err}[/]")
+            return 2
+        return await _start(body, wait)
+
+    raise typer.Exit(asyncio.run(run()))
+
+
 def _progress_table(view: dict[str, Any]) -> Table:
     table = Table(title=f"job {view['jobId']}: {view.get('state')}")
     table.add_column("step")
@@ -185,6 +225,65 @@ def status(job_id: str) -> None:
 
 
 @app.command()
+def cancel(job_id: str) -> None:
+    """Cancel a running job: its step stops at the next heartbeat, the callback says
+    `cancelled`, the work store is cleaned and the site's current revision is untouched."""
+
+    async def run() -> int:
+        from api.jobs import JobClosed, cancel_job
+        from workflows.client import connect_client
+
+        try:
+            found = await cancel_job(await connect_client(Settings()), job_id)
+        except JobClosed as closed:
+            console.print(f"[yellow]job {job_id} already {closed.state}[/]")
+            return 1
+        if not found:
+            console.print(f"[red]no job {job_id}[/]")
+            return 1
+        console.print(f"job [bold]{job_id}[/] cancelling")
+        return 0
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
+def jobs(
+    state: Annotated[
+        str | None,
+        typer.Option(help="Only jobs in this state: pending|running|completed|failed|cancelled"),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many jobs", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """List recent jobs, newest first, through Temporal visibility."""
+
+    async def run() -> int:
+        from api.jobs import list_jobs
+        from workflows.client import connect_client
+
+        try:
+            found = await list_jobs(await connect_client(Settings()), state, limit)
+        except ValueError as err:
+            console.print(f"[red]{err}[/]")
+            return 2
+        if as_json:
+            for job in found:
+                print(json.dumps(job))
+            return 0
+        table = Table(title=f"{len(found)} job(s)" + (f" {state}" if state else ""))
+        columns = ("jobId", "state", "task", "site", "startedAt", "closedAt")
+        for column in columns:
+            table.add_column(column)
+        for job in found:
+            table.add_row(*(str(job.get(c) or "") for c in columns))
+        console.print(table)
+        return 0
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
 def replay(job_id: str) -> None:
     """Fetch a job's history from Temporal and replay it against the current workflow code."""
 
@@ -216,6 +315,25 @@ def demo(
     from starter.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(Settings(), keep_running=keep_running)))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for (websearch syntax)")],
+    site: Annotated[
+        str | None, typer.Option(help="Site id (default: the only loaded site)")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, text or vector")] = "hybrid",
+    kind: Annotated[str, typer.Option(help="all, posts or images")] = "all",
+    limit: Annotated[int, typer.Option(help="Posts (and images) to show, 1-50")] = 10,
+) -> None:
+    """Search a loaded site: the same results as GET /search, in the terminal."""
+    from starter.search import run_search
+
+    code = asyncio.run(
+        run_search(Settings(), query, site=site, mode=mode, kind=kind, limit=limit, console=console)
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -183,6 +183,11 @@ async def run_demo(settings: Settings, *, keep_running: bool = True) -> int:
         "WEBHOOK_SECRET": secret,
         "API_PORT": str(api_port),
         "PRESSROOM_STATE_DIR": str(state),
+        # The demo's callback receiver listens on loopback, which the network guard refuses
+        # unless allowlisted (pressroom/netguard.py).
+        "NETWORK_ALLOWLIST": ",".join(
+            filter(None, [os.environ.get("NETWORK_ALLOWLIST", ""), "127.0.0.1"])
+        ),
     }
     worker = _spawn(["-m", "worker"], env, state / "worker.log")
     api = _spawn(["-m", "api"], env, state / "api.log")

@@ -89,6 +89,11 @@ def settings(tmp_path: Path, pg_url: str, temporal_env: WorkflowEnvironment) -> 
         artifacts_url=str(tmp_path / "artifacts"),
         webhook_secret="whsec_" + "dGVzdC1zZWNyZXQtZm9yLXByZXNzcm9vbQ==",
         activity_heartbeat_seconds=5,
+        # Cleared, so an OPENAI_API_KEY in a developer's shell never sends tests to a real
+        # API; EMBEDDING_PROVIDER stays `auto` (tests that set a fake server's URL get OpenAI).
+        embedding_provider="auto",
+        openai_api_key=None,
+        openai_base_url=None,
     )
 
 

@@ -637,3 +637,23 @@ def test_parse_timestamp() -> None:
     assert db.parse_timestamp("2024-03-01T00:00:00Z") == datetime(2024, 3, 1, tzinfo=UTC)
     assert db.parse_timestamp("yesterday") is None
     assert db.parse_timestamp(None) is None
+
+
+async def test_a_huge_section_loads_and_its_start_is_searchable(conn: asyncpg.Connection) -> None:
+    # About 1.4 MB of distinct words: an uncapped tsvector would exceed Postgres's 1 MB limit
+    # and fail the whole revision's load.
+    rng = np.random.default_rng(5)
+    words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 9)) for _ in range(140_000)]
+    post = make_post("blobs/huge", "Huge", ["zebraword " + " ".join(words)])
+    data = (
+        [post],
+        section_rows([post], rng, 8),
+        [],
+    )
+    counts = await load(conn, "huge-site", "r1", data, 8)
+    assert counts["sections"] == 1
+    hits = await conn.fetchval(
+        "SELECT count(*) FROM sections WHERE site_id = 'huge-site' "
+        "AND tsv @@ plainto_tsquery('english', 'zebraword')"
+    )
+    assert hits == 1

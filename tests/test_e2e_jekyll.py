@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from pressroom import database
 from pressroom.artifacts import file_sha256
@@ -19,6 +20,12 @@ from starter.demo import callback_receiver
 async def post_job(api_url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession() as http, http.post(f"{api_url}/process", json=body) as resp:
         return resp.status, await resp.json()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The callback receiver is on loopback: allowlisted for the network guard.
+    return settings.model_copy(update={"network_allowlist": ["127.0.0.1"]})
 
 
 def published_dir(settings: Settings, dist: str, revision: str) -> Path:

@@ -181,8 +181,9 @@ def test_destination_must_be_fresh(tmp_path: Path) -> None:
         "s3://bucket/prefix",
     ],
 )
-def test_remote_schemes_not_supported_yet(tmp_path: Path, url: str) -> None:
-    with pytest.raises(SourceError, match=r"unsupported source .*coming") as err:
+def test_remote_schemes_are_not_read_by_the_local_materializer(tmp_path: Path, url: str) -> None:
+    # Remote sources go through pressroom.fetchers (tests/test_remote_sources.py).
+    with pytest.raises(SourceError, match=r"unsupported source .*materialize_source_async") as err:
         materialize_source(url, tmp_path / "d", LIMITS)
     assert "hunter2" not in str(err.value)
     assert not (tmp_path / "d").exists()

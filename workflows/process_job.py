@@ -22,8 +22,10 @@ with workflow.unsafe.imports_passed_through():
         LoadRequest,
         PublishRequest,
         StepRequest,
+        SwitchRequest,
     )
     from activities.pipeline import PipelineActivities
+    from pressroom import metrics
     from pressroom.models import (
         MAX_INLINE_ERRORS,
         EmbeddingInfo,
@@ -73,6 +75,10 @@ class ProcessJob:
     @workflow.run
     async def run(self, job: JobInput) -> dict[str, Any]:
         started = workflow.now()
+        if job.requested_at is None:
+            # Jobs started without a request time are ordered by when Temporal started them.
+            start_time = workflow.info().workflow_start_time
+            job = job.model_copy(update={"requested_at": _iso(start_time)})
         plan = plans.PLANS.get(job.task)
         self._progress.state = "running"
         self._progress.started_at = _iso(started)
@@ -88,9 +94,18 @@ class ProcessJob:
                 )
             await self._run_plan(job, plan, result, started)
         except (ActivityError, ApplicationError) as err:
-            status = "failed"
-            self._progress.failure = failure_reason(err)
-            self._log(f"job failed: {self._progress.failure}")
+            # A cancelled job sees its running step end as an ActivityError caused by a
+            # CancelledError (the SDK turns the workflow's cancellation into an activity
+            # cancel), not as asyncio.CancelledError. Once a cancel was requested, a step that
+            # ends another way (say its worker died and it timed out) still ends a job that
+            # was asked to stop: cancelled, not failed.
+            if workflow.cancellation_reason() is not None:
+                status = "cancelled"
+                self._log("job cancelled")
+            else:
+                status = "failed"
+                self._progress.failure = failure_reason(err)
+                self._log(f"job failed: {self._progress.failure}")
         except asyncio.CancelledError:
             status = "cancelled"
             self._log("job cancelled")
@@ -109,6 +124,7 @@ class ProcessJob:
         result["counts"] = dict(self._progress.counts)
         self._progress.result = result
         self._set_state(status)
+        metrics.job_finished(workflow.metric_meter(), job.task, status)
 
         await self._callback(job, status, result, started)
         # A failed job keeps its work store so `temporal workflow reset` can re-run a step.
@@ -170,11 +186,17 @@ class ProcessJob:
                 reused = sum(s.reused for s in summaries)
                 counts[f"{kind}EmbeddingsComputed"] = computed
                 counts[f"{kind}EmbeddingsReused"] = reused
+                metrics.embedding_inputs(workflow.metric_meter(), kind, computed, reused)
                 self._log(f"{step}: {computed} computed, {reused} reused")
+                self._embed_outcomes(kind, summaries)
 
+        # The site's current revision (and latest.json) switch in a last step, after the
+        # artifacts are published, so a job failing before then changes neither.
+        deferred = False
         if plans.LOAD_DATABASE in plan:
             if embedding is None:
                 raise ApplicationError("load-database needs an embedding step", non_retryable=True)
+            deferred = plans.SWITCH in plan and workflow.patched(plans.DEFERRED_SWITCH)
             loaded = await self._step(
                 plans.LOAD_DATABASE,
                 PipelineActivities.load_database,
@@ -184,11 +206,27 @@ class ProcessJob:
                     text_batches=parsed.text_batches,
                     media_batches=parsed.media_batches,
                     embedding=embedding,
+                    switch=not deferred,
                 ),
                 job,
             )
             result["database"] = loaded.model_dump()
-            self._log(f"load-database: revision {revision} is current for site {job.site}")
+            counts.update(loaded.changes)
+            if loaded.previous_revision:
+                result["previousRevision"] = loaded.previous_revision
+            if loaded.superseded:
+                result["superseded"] = True
+                self._log(
+                    f"load-database: site {job.site} already has a later job's revision "
+                    f"{loaded.previous_revision}; nothing loaded, nothing published"
+                )
+                for step in (plans.BUILD_ARTIFACTS, plans.PUBLISH, plans.SWITCH):
+                    self._skip(step)
+                return
+            if loaded.switched:
+                self._log(f"load-database: revision {revision} is current for site {job.site}")
+            else:
+                self._log(f"load-database: revision {revision} loaded for site {job.site}")
 
         if plans.BUILD_ARTIFACTS in plan:
             built = await self._step(
@@ -211,16 +249,47 @@ class ProcessJob:
                     plans.PUBLISH,
                     PipelineActivities.publish_artifacts,
                     PublishRequest(
-                        job=job, revision_id=revision, files=files, published_at=_iso(started)
+                        job=job,
+                        revision_id=revision,
+                        files=files,
+                        published_at=_iso(started),
+                        update_latest=not deferred,
                     ),
                     job,
                 )
                 result["artifacts"] = {
                     "base": published.base_url,
                     "latest": published.latest_url,
+                    "latestUpdated": published.latest_updated,
                     "files": {f.name: {"bytes": f.bytes, "sha256": f.sha256} for f in built.files},
                 }
                 self._log(f"publish: {len(files)} files under {published.base_url}")
+                size = sum(f.bytes for f in built.files)
+                metrics.published_bytes(workflow.metric_meter(), job.task, size)
+
+        if deferred:
+            await self._switch(job, revision, result, started)
+
+    async def _switch(
+        self, job: JobInput, revision: str, result: dict[str, Any], started: datetime
+    ) -> None:
+        switched = await self._step(
+            plans.SWITCH,
+            PipelineActivities.switch_revision,
+            SwitchRequest(job=job, revision_id=revision, published_at=_iso(started)),
+            job,
+        )
+        result["switch"] = switched.model_dump()
+        if "artifacts" in result:
+            result["artifacts"]["latestUpdated"] = switched.latest_updated
+        if switched.superseded:
+            result["superseded"] = True
+            self._log(
+                f"switch-revision: site {job.site} already has a later job's revision "
+                f"{switched.current_revision}; it stays current, latest.json unchanged"
+            )
+        else:
+            self._log(f"switch-revision: revision {revision} is current for site {job.site}")
 
     async def _embed(
         self,
@@ -245,11 +314,49 @@ class ProcessJob:
                 progress.done += 1
                 return summary
 
-        summaries = await asyncio.gather(*(one(i) for i in range(batches)))
+        tasks = [asyncio.ensure_future(one(i)) for i in range(batches)]
+        try:
+            summaries = await asyncio.gather(*tasks)
+        except BaseException:
+            # One batch failed or the job was cancelled: stop the other batches. A cancelled
+            # job also waits until they have stopped, so none is still writing into the work
+            # store that its cleanup removes (a failed job keeps its work store).
+            for task in tasks:
+                task.cancel()
+            if workflow.cancellation_reason() is not None:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         progress.state = "completed"
         return list(summaries)
 
+    def _embed_outcomes(self, kind: str, summaries: list[EmbedSummary]) -> None:
+        """Inputs the provider refused become job errors (the job still completes: those
+        rows just have no vector); images left undescribed are listed as skipped."""
+        counts = self._progress.counts
+        failed = sum(s.failed for s in summaries)
+        if failed:
+            counts[f"{kind}EmbeddingsFailed"] = failed
+            self._progress.error_count += failed
+            for summary in summaries:
+                for err in summary.failures:
+                    if len(self._progress.errors) < MAX_INLINE_ERRORS:
+                        self._progress.errors.append(err)
+                    self._log(f"not embedded: {err.path}: {err.reason}")
+        described = sum(s.described + s.descriptions_reused for s in summaries)
+        if described:
+            counts["imagesDescribed"] = sum(s.described for s in summaries)
+            counts["imageDescriptionsReused"] = sum(s.descriptions_reused for s in summaries)
+        for summary in summaries:
+            for note in summary.undescribed:
+                if len(self._progress.skipped) < MAX_INLINE_ERRORS:
+                    self._progress.skipped.append(note)
+
     # --- helpers ------------------------------------------------------------------------
+
+    def _skip(self, step: str) -> None:
+        for progress in self._progress.steps:
+            if progress.name == step:
+                progress.state = "skipped"
 
     def _begin(self, step: str, total: int = 1) -> StepProgress:
         self._progress.current_step = step
@@ -263,14 +370,18 @@ class ProcessJob:
         progress.state, progress.done = "completed", 1
         return out
 
-    async def _activity(self, fn: Any, arg: Any, step: str, job: JobInput) -> Any:
-        policy = plans.step_policy(step, job.heartbeat_seconds)
+    async def _activity(
+        self, fn: Any, arg: Any, step: str, job: JobInput, policy: plans.StepPolicy | None = None
+    ) -> Any:
+        policy = policy or plans.step_policy(step, job.heartbeat_seconds)
         return await workflow.execute_activity_method(
             fn,
             arg,
             start_to_close_timeout=policy.start_to_close,
+            schedule_to_close_timeout=policy.schedule_to_close,
             heartbeat_timeout=policy.heartbeat,
             retry_policy=policy.retry,
+            cancellation_type=policy.cancellation,
         )
 
     async def _callback(
@@ -290,11 +401,17 @@ class ProcessJob:
         request = CallbackRequest(
             job_id=job.job_id,
             url=job.callback_url,
+            url_sealed=job.callback_url_sealed,
             msg_id=f"msg_{workflow.info().workflow_id}_{workflow.info().run_id}",
             body=body.decode(),
         )
+        # Retried with jittered backoff (and Retry-After) until delivered, refused for good
+        # (410, 4xx) or the delivery window closes: one activity, so history does not grow.
+        policy = plans.callback_policy(job.callback_window_seconds, job.heartbeat_seconds)
         try:
-            await self._activity(PipelineActivities.send_callback, request, plans.CALLBACK, job)
+            await self._activity(
+                PipelineActivities.send_callback, request, plans.CALLBACK, job, policy
+            )
         except ActivityError as err:
             # The outcome stays readable from the workflow result and GET /jobs/{jobId}.
             self._log(f"callback not delivered: {failure_reason(err)}")

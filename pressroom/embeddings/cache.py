@@ -22,17 +22,31 @@ class EmbeddingCache(Protocol):
 
 
 class PostgresEmbeddingCache:
-    """The cache table in Pressroom's own database."""
+    """The cache table in Pressroom's own database.
+
+    With `refresh` (a forced re-index) it reads nothing, so every input is embedded again,
+    and what is embedded replaces the cached entry.
+    """
 
     def __init__(
-        self, pool: asyncpg.Pool, provider: str, model: str, version: str, dimensions: int
+        self,
+        pool: asyncpg.Pool,
+        provider: str,
+        model: str,
+        version: str,
+        dimensions: int,
+        *,
+        refresh: bool = False,
     ) -> None:
         self.pool = pool
         self.provider = provider
         self.model_key = f"{model}@{version}"
         self.dimensions = dimensions
+        self.refresh = refresh
 
     async def get(self, shas: Sequence[str]) -> dict[str, np.ndarray]:
+        if self.refresh:
+            return {}
         async with self.pool.acquire() as conn:
             return await database.get_cached_embeddings(
                 conn, self.provider, self.model_key, self.dimensions, shas
@@ -43,5 +57,10 @@ class PostgresEmbeddingCache:
             return
         async with self.pool.acquire() as conn:
             await database.put_cached_embeddings(
-                conn, self.provider, self.model_key, self.dimensions, items
+                conn,
+                self.provider,
+                self.model_key,
+                self.dimensions,
+                items,
+                overwrite=self.refresh,
             )

@@ -7,8 +7,9 @@ writers, then puts the files in the work store for the publish step.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from pressroom import artifacts
 from pressroom.artifacts import SearchEntry
 from pressroom.models import ArtifactFile, ArtifactSummary, EmbeddingInfo, MediaItem, Post
 from pressroom.steps import Progress
+from pressroom.steps.describe import apply_descriptions
 from pressroom.steps.load import VectorStream
 from pressroom.storage import Store
 from pressroom.workstore import WorkKeys, read_jsonl
@@ -85,10 +87,15 @@ def _build(
     images: VectorStream | None,
     counts: dict[str, int],
     created_at: str,
+    related: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> list[ArtifactFile]:
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_posts_json(
-        out / artifacts.POSTS_JSON, _posts(posts_path), revision_id=revision_id, site=site
+        out / artifacts.POSTS_JSON,
+        _posts(posts_path),
+        revision_id=revision_id,
+        site=site,
+        related=related,
     )
     artifacts.write_media_json(
         out / artifacts.MEDIA_JSON, _media(media_path), revision_id=revision_id, site=site
@@ -140,10 +147,15 @@ async def build_artifacts(
     created_at: str,
     scratch: Path,
     progress: Progress,
+    related: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> ArtifactSummary:
+    """Build the revision's JSON files. `related` (post id -> related posts, read from the
+    database after the load) goes into posts.json; None (no database, e.g. parse-only)
+    leaves the `related` key out."""
     posts_path, media_path = scratch / "posts.jsonl", scratch / "media.jsonl"
     await store.get_file(keys.posts, posts_path)
     await store.get_file(keys.media, media_path)
+    await apply_descriptions(store, keys, media_batches, media_path, scratch)
     text = images = None
     if embedding is not None:
         text = VectorStream(scratch, "text", text_batches)
@@ -164,6 +176,7 @@ async def build_artifacts(
         images=images,
         counts=counts,
         created_at=created_at,
+        related=related,
     )
     progress(2, 3, "uploading to the work store")
     for f in files:

@@ -10,6 +10,9 @@ import asyncio
 import tarfile
 from pathlib import Path
 
+import aiohttp
+
+from pressroom.fetchers import FetchOptions, materialize_source_async
 from pressroom.media import is_image_path
 from pressroom.models import SourceSummary
 from pressroom.posts import is_post_path
@@ -18,7 +21,6 @@ from pressroom.sources import (
     SourceLimits,
     compute_revision_id,
     list_source_files,
-    materialize_source,
 )
 from pressroom.steps import Progress
 from pressroom.storage import Store
@@ -44,9 +46,14 @@ async def fetch_source(
     scratch: Path,
     client_revision: str | None,
     progress: Progress,
+    *,
+    options: FetchOptions | None = None,
+    http: aiohttp.ClientSession | None = None,
 ) -> SourceSummary:
+    """`options` is the source policy (roots, buckets, network allowlist, time limit) and
+    `http` the guarded session remote archives are downloaded with (see pressroom.fetchers)."""
     progress(0, 3, "materialising source")
-    root = await asyncio.to_thread(materialize_source, repo_url, scratch / "src", limits)
+    root = await materialize_source_async(repo_url, scratch / "src", limits, options, http)
     files = await asyncio.to_thread(list_source_files, root)
     relevant = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
     progress(1, 3, f"{len(relevant)} files to snapshot")

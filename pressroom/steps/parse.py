@@ -9,57 +9,44 @@ without holding either in memory.
 from __future__ import annotations
 
 import asyncio
-import tarfile
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pressroom.embeddings.inputs import input_sha256, media_input, section_input
-from pressroom.media import attach_references, describe_image, is_image_path
-from pressroom.models import MAX_INLINE_ERRORS, MediaItem, ParseSummary, Post, PostError
-from pressroom.posts import PostParseError, is_post_path, parse_post
+from pressroom.embeddings.inputs import input_sha256, media_input
+from pressroom.media import describe_image, is_image_path
+from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError
+from pressroom.posts import is_post_path
 from pressroom.steps import Progress
+from pressroom.steps.parse_part import PartSummary, Snapshot, parse_one, part_path
+from pressroom.steps.parse_pool import parse_parts
 from pressroom.storage import Store
-from pressroom.workstore import WorkKeys, write_jsonl
+from pressroom.workstore import WorkKeys, read_jsonl, write_jsonl
 
-PARSE_CHUNK = 64  # posts parsed per thread hop, so heartbeats keep flowing
+# From this many posts the parse also runs in child processes (PARSE_PROCESSES in all, this
+# one included): below it, starting one (~0.3 s) costs more than the second core saves.
+PROCESS_POOL_MIN_POSTS = 2000
 
-
-def extract_snapshot(tar_path: Path, dest: Path) -> list[str]:
-    """Extract the fetch step's snapshot; returns the repo-relative paths it holds."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tar_path) as tar:
-        names = [m.name for m in tar.getmembers() if m.isfile()]
-        tar.extractall(dest, filter="data")
-    return sorted(names)
-
-
-def parse_one(root: Path, rel_path: str, known: frozenset[str]) -> Post | PostError:
-    try:
-        return parse_post(rel_path, (root / rel_path).read_bytes(), known_files=known)
-    except PostParseError as exc:
-        return PostError(path=rel_path, reason=str(exc))
-    except Exception as exc:  # the parser must never take the job down with it
-        return PostError(path=rel_path, reason=f"unexpected parser error: {exc!r}")
-
-
-def _parse_chunk(root: Path, paths: list[str], known: frozenset[str]) -> list[Post | PostError]:
-    return [parse_one(root, p, known) for p in paths]
-
-
-def _text_inputs(posts: list[Post]) -> Iterator[dict[str, Any]]:
-    for post in posts:
-        for section in post.sections:
-            text = section_input(post.title, section.heading, section.text)
-            yield {"id": section.id, "sha256": input_sha256(text), "input": text}
+__all__ = ["parse_one", "parse_source"]
 
 
 def _media_inputs(media: list[MediaItem]) -> Iterator[dict[str, Any]]:
     for item in media:
-        text = media_input(
-            [ref.alt for ref in item.referenced_by], item.description, Path(item.path).name
-        )
-        yield {"id": item.path, "sha256": input_sha256(text), "input": text}
+        alts = [ref.alt for ref in item.referenced_by]
+        name = Path(item.path).name
+        text = media_input(alts, item.description, name)
+        # The image's hash, type, alt texts and name let the embed step rebuild the input
+        # around a vision model's description (pressroom.steps.describe).
+        yield {
+            "id": item.path,
+            "sha256": input_sha256(text),
+            "input": text,
+            "image_sha256": item.sha256,
+            "mime": item.mime,
+            "alts": alts,
+            "name": name,
+        }
 
 
 def _write_batches(
@@ -85,6 +72,52 @@ def _write_batches(
     return out
 
 
+def _concat(parts: list[Path], dest: Path) -> None:
+    with dest.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _split_lines(
+    scratch: Path, keys: WorkKeys, kind: str, parts: list[Path], size: int
+) -> list[tuple[str, Path]]:
+    """Re-cut the parts' JSON lines into batch files of `size` lines, without parsing them."""
+    out: list[tuple[str, Path]] = []
+    (scratch / "embed").mkdir(parents=True, exist_ok=True)
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        path = scratch / "embed" / f"{kind}-{len(out):05d}.jsonl"
+        path.write_bytes(b"".join(batch))
+        out.append((keys.embed_inputs(kind, len(out)), path))
+
+    for part in parts:
+        with part.open("rb") as fh:
+            for line in fh:
+                batch.append(line)
+                if len(batch) >= size:
+                    flush()
+                    batch = []
+    if batch:
+        flush()
+    return out
+
+
+def _media(snapshot: Snapshot, image_paths: list[str], refs: list[Path]) -> list[MediaItem]:
+    """Every image, with the posts (and alt texts) that show it, in post order, deduplicated
+    per (post, alt) as `media.attach_references` does."""
+    media = {p: describe_image(p, snapshot.read(p)) for p in image_paths}
+    seen: dict[str, dict[tuple[str, str], None]] = {}
+    for part in refs:
+        for post_id, path, alt in read_jsonl(part):
+            if path in media:
+                seen.setdefault(path, {})[(post_id, alt)] = None
+    for path, pairs in seen.items():
+        media[path].referenced_by = [MediaRef(post_id=p, alt=a) for p, a in pairs]
+    return list(media.values())
+
+
 async def parse_source(
     store: Store,
     keys: WorkKeys,
@@ -93,62 +126,105 @@ async def parse_source(
     include_drafts: bool,
     batch_size: int,
     progress: Progress,
+    max_post_bytes: int | None = None,
+    keep_images: bool = False,
+    processes: int = 1,
 ) -> ParseSummary:
+    """Parse the snapshot, streaming: posts go to disk as they are parsed, never all in memory.
+
+    With `processes` > 1 and at least PROCESS_POOL_MIN_POSTS posts, the posts are parsed in
+    that many slices, one here and the others in child processes (parse_pool).
+    """
     tar_path = scratch / "source.tar"
     await store.get_file(keys.source, tar_path)
-    root = scratch / "tree"
-    names = await asyncio.to_thread(extract_snapshot, tar_path, root)
-    known = frozenset(names)
+    with Snapshot(tar_path) as snapshot:
+        return await _parse_snapshot(
+            store,
+            keys,
+            scratch,
+            snapshot,
+            tar_path,
+            include_drafts=include_drafts,
+            batch_size=batch_size,
+            progress=progress,
+            max_post_bytes=max_post_bytes,
+            keep_images=keep_images,
+            processes=processes,
+        )
+
+
+async def _parse_snapshot(
+    store: Store,
+    keys: WorkKeys,
+    scratch: Path,
+    snapshot: Snapshot,
+    tar_path: Path,
+    *,
+    include_drafts: bool,
+    batch_size: int,
+    progress: Progress,
+    max_post_bytes: int | None,
+    keep_images: bool,
+    processes: int,
+) -> ParseSummary:
+    names = snapshot.names()
     post_paths = [n for n in names if is_post_path(n)]
     image_paths = [n for n in names if is_image_path(n)]
 
-    posts: list[Post] = []
-    errors: list[PostError] = []
-    drafts: list[PostError] = []
-    for start in range(0, len(post_paths), PARSE_CHUNK):
-        chunk = post_paths[start : start + PARSE_CHUNK]
-        for outcome in await asyncio.to_thread(_parse_chunk, root, chunk, known):
-            if isinstance(outcome, PostError):
-                errors.append(outcome)
-            elif outcome.draft and not include_drafts:
-                drafts.append(PostError(path=outcome.path, reason="draft (INCLUDE_DRAFTS=false)"))
-            else:
-                posts.append(outcome)
-        progress(start + len(chunk), len(post_paths), "parsing posts")
+    parts_dir = scratch / "parts"
+    options: dict[str, Any] = {
+        "include_drafts": include_drafts,
+        "max_post_bytes": max_post_bytes,
+        "progress": progress,
+    }
+    parts = await parse_parts(
+        snapshot,
+        tar_path,
+        post_paths,
+        parts_dir,
+        processes=processes if len(post_paths) >= PROCESS_POOL_MIN_POSTS else 1,
+        **options,
+    )
+    summary = PartSummary()
+    for part in parts:
+        summary.merge(part)
 
-    def describe_all() -> list[MediaItem]:
-        return [describe_image(p, (root / p).read_bytes()) for p in image_paths]
+    def files(kind: str) -> list[Path]:
+        return [part_path(parts_dir, kind, k) for k in range(len(parts))]
 
-    media_items = await asyncio.to_thread(describe_all)
-    by_path = {m.path: m for m in media_items}
-    attach_references(by_path, posts)
+    media_items = await asyncio.to_thread(_media, snapshot, image_paths, files("refs"))
     progress(len(post_paths), len(post_paths), "writing parsed data")
 
     def write_all() -> tuple[list[tuple[str, Path]], int, int]:
-        files = [
+        written = [
             (keys.posts, scratch / "posts.jsonl"),
             (keys.media, scratch / "media.jsonl"),
             (keys.errors, scratch / "errors.jsonl"),
         ]
-        write_jsonl(files[0][1], (p.model_dump(mode="json") for p in posts))
-        write_jsonl(files[1][1], (m.model_dump(mode="json") for m in media_items))
-        write_jsonl(files[2][1], (e.model_dump(mode="json") for e in errors))
-        text = _write_batches(scratch, keys, "text", _text_inputs(posts), batch_size)
+        _concat(files("posts"), written[0][1])
+        write_jsonl(written[1][1], (m.model_dump(mode="json") for m in media_items))
+        _concat(files("errors"), written[2][1])
+        text = _split_lines(scratch, keys, "text", files("inputs"), batch_size)
         media = _write_batches(scratch, keys, "media", _media_inputs(media_items), batch_size)
-        return files + text + media, len(text), len(media)
+        return written + text + media, len(text), len(media)
 
     written, text_batches, media_batches = await asyncio.to_thread(write_all)
     for key, path in written:
         await store.put_file(key, path, "application/x-ndjson")
+    if keep_images:
+        # The embed-images step describes images from these copies (one per content hash).
+        for item in {m.sha256: m for m in media_items}.values():
+            data = await asyncio.to_thread(snapshot.read, item.path)
+            await store.put_bytes(keys.image(item.sha256), data, item.mime)
 
     return ParseSummary(
-        posts=len(posts),
-        sections=sum(len(p.sections) for p in posts),
+        posts=summary.posts,
+        sections=summary.sections,
         media=len(media_items),
-        drafts_skipped=len(drafts),
-        skipped=drafts[:MAX_INLINE_ERRORS],
-        errors=errors[:MAX_INLINE_ERRORS],
-        error_count=len(errors),
+        drafts_skipped=summary.drafts,
+        skipped=[PostError(**e) for e in summary.skipped],
+        errors=[PostError(**e) for e in summary.errors],
+        error_count=summary.error_count,
         text_batches=text_batches,
         media_batches=media_batches,
     )

@@ -1,0 +1,199 @@
+// The search page: reads the form, calls GET /search, renders posts with their best sections
+// and image hits; `?post=` shows one post's sections (the reader) with its related posts.
+// Plain DOM, no build step. Text goes in through textContent; only the server's snippetHtml
+// (HTML-escaped there, with <mark> added) is set as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FIELDS = ["q", "site", "mode", "kind", "tags", "from", "to", "limit"];
+const DEFAULTS = { mode: "hybrid", kind: "all", limit: "10" };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "html") node.innerHTML = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function formParams() {
+  const params = new URLSearchParams();
+  for (const name of FIELDS) {
+    const value = $(name).value.trim();
+    if (value && value !== DEFAULTS[name]) params.set(name, value);
+  }
+  return params;
+}
+
+function fillForm(params) {
+  for (const name of FIELDS) {
+    if (name === "site") continue; // set once the site list is loaded
+    const value = params.get(name);
+    $(name).value = value !== null ? value : (DEFAULTS[name] || "");
+  }
+}
+
+function postHref(site, postId, anchor) {
+  const params = new URLSearchParams({ site, post: postId });
+  const q = $("q").value.trim();
+  if (q) params.set("q", q);
+  return "/?" + params.toString() + (anchor ? "#" + encodeURIComponent(anchor) : "");
+}
+
+function fmtDate(iso) {
+  return iso ? iso.slice(0, 10) : "";
+}
+
+function fmtScores(scores) {
+  const parts = [];
+  if (scores.text) parts.push(`text #${scores.text.rank}`);
+  if (scores.vector) parts.push(`vector #${scores.vector.rank} (${scores.vector.similarity.toFixed(3)})`);
+  return parts.join(" · ");
+}
+
+function setStatus(text, isWarning = false) {
+  const status = $("status");
+  status.textContent = text;
+  status.className = isWarning ? "warning" : "";
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+async function loadSites(wanted) {
+  const select = $("site");
+  const { sites } = await getJSON("/sites");
+  select.replaceChildren(...sites.map((s) => el("option", { value: s.site, text: s.site })));
+  if (wanted && sites.some((s) => s.site === wanted)) select.value = wanted;
+  return sites.length;
+}
+
+function renderResult(site, result) {
+  const sections = el("ul", { class: "sections" });
+  for (const section of result.sections) {
+    const label = section.heading || "Introduction";
+    sections.append(
+      el("li", { class: "section" },
+        el("a", { href: postHref(site, result.postId, section.anchor), text: label }),
+        el("p", { class: "snippet", html: section.snippetHtml }))
+    );
+  }
+  const tags = el("span", {}, ...result.tags.map((t) => el("span", { class: "tag", text: t })));
+  return el("li", { class: "result", "data-post-id": result.postId },
+    el("h3", {}, el("a", { href: postHref(site, result.postId), text: result.title || result.postId })),
+    el("div", { class: "meta" },
+      document.createTextNode([fmtDate(result.date), result.path].filter(Boolean).join(" · ") + " "),
+      tags,
+      el("span", { class: "score", text: ` score ${result.score.toFixed(4)} · ${fmtScores(result.scores)}` })),
+    sections);
+}
+
+function renderImage(site, image) {
+  const alt = image.alt[0] || image.description || image.path;
+  const picture = image.thumbnailUrl
+    ? el("img", { src: image.thumbnailUrl, alt, loading: "lazy", width: image.width, height: image.height })
+    : el("div", { class: "noimg", text: image.path.split(".").pop().toUpperCase() });
+  const posts = el("div", {}, ...image.posts.map((p) =>
+    el("a", { href: postHref(site, p.postId), text: p.title || p.postId })));
+  return el("li", { class: "image", "data-path": image.path },
+    picture, el("div", { class: "caption", text: alt }), posts);
+}
+
+async function runSearch(push) {
+  const params = formParams();
+  const url = "/?" + params.toString();
+  if (push) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
+  $("reader").hidden = true;
+  if (!params.get("q") || !$("site").value) {
+    $("results-section").hidden = true;
+    $("images").hidden = true;
+    setStatus(params.get("q") ? "No site to search yet: run a job first." : "");
+    return;
+  }
+  params.set("site", $("site").value);
+  setStatus("Searching…");
+  const started = performance.now();
+  let body;
+  try {
+    body = await getJSON("/search?" + params.toString());
+  } catch (err) {
+    setStatus(err.message, true);
+    return;
+  }
+  const ms = Math.round(performance.now() - started);
+  $("results").replaceChildren(...body.results.map((r) => renderResult(body.site, r)));
+  $("image-list").replaceChildren(...body.images.map((i) => renderImage(body.site, i)));
+  $("results-section").hidden = body.results.length === 0;
+  $("images").hidden = body.images.length === 0;
+  const summary = `${body.results.length} posts, ${body.images.length} images · ${body.modeUsed} · ${ms} ms`;
+  setStatus(body.warnings.length ? `${summary} · ${body.warnings.join("; ")}` : summary,
+    body.warnings.length > 0);
+}
+
+async function showPost(site, postId) {
+  $("results-section").hidden = true;
+  $("images").hidden = true;
+  const reader = $("reader");
+  let post;
+  try {
+    post = await getJSON(`/posts/${encodeURIComponent(site)}/${encodeURIComponent(postId)}`);
+  } catch (err) {
+    setStatus(err.message, true);
+    return;
+  }
+  setStatus("");
+  const children = [
+    el("h2", { text: post.title || post.postId }),
+    el("div", { class: "meta", text: [fmtDate(post.date), post.path, ...post.tags].filter(Boolean).join(" · ") }),
+  ];
+  for (const section of post.sections) {
+    const heading = section.heading ? el(`h${Math.min(6, Math.max(3, section.level + 1))}`, { text: section.heading }) : null;
+    children.push(el("section", { id: section.anchor || null }, heading, el("pre", { text: section.text })));
+  }
+  const related = el("ul", { id: "related" }, ...post.related.map((r) =>
+    el("li", {}, el("a", { href: postHref(site, r.postId), text: r.title || r.postId }),
+      el("span", { class: "score", text: ` similarity ${r.similarity.toFixed(3)}` }))));
+  children.push(el("h3", { text: "Related posts" }), related);
+  reader.replaceChildren(...children);
+  reader.hidden = false;
+  const anchor = decodeURIComponent(location.hash.slice(1));
+  if (anchor) document.getElementById(anchor)?.scrollIntoView();
+}
+
+let timer = null;
+
+async function main() {
+  const params = new URLSearchParams(location.search);
+  fillForm(params);
+  try {
+    if (!(await loadSites(params.get("site")))) setStatus("No site has been loaded yet: run a job first.");
+  } catch (err) {
+    setStatus(`Cannot list sites: ${err.message}`, true);
+  }
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(timer);
+    runSearch(true);
+  });
+  $("q").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => runSearch(false), 300);
+  });
+  for (const name of ["site", "mode", "kind", "from", "to", "limit"]) {
+    $(name).addEventListener("change", () => runSearch(false));
+  }
+  window.addEventListener("popstate", () => location.reload());
+  if (params.get("post") && params.get("site")) await showPost(params.get("site"), params.get("post"));
+  else if (params.get("q")) await runSearch(false);
+}
+
+main();

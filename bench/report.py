@@ -1,0 +1,137 @@
+"""The bench report: JSON (everything) and a markdown summary (the README's tables).
+
+`REQUIRED_FIELDS` is the contract `tests/test_bench_smoke.py` checks: every scenario carries
+every field the issue asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+REQUIRED_FIELDS = (
+    "wall_s",
+    "wall_s_runs",
+    "floor_s",
+    "ratio_to_floor",
+    "steps",
+    "embedding_requests",
+    "embedding_inputs",
+    "worker_peak_rss_mb",
+    "api_peak_rss_mb",
+    "history_events",
+    "history_bytes",
+    "largest_payload",
+    "rows_loaded",
+    "artifact_bytes",
+)
+STEP_ORDER = (
+    "fetch",
+    "parse",
+    "embed-text",
+    "embed-images",
+    "load-database",
+    "build-artifacts",
+    "publish",
+    "switch-revision",
+    "callback",
+    "cleanup",
+)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        # Other work on the machine while the bench ran (1, 5, 15 min), taken at the end.
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "tmpdir": os.environ.get("TMPDIR", "/tmp"),
+    }
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    rows = doc["scenarios"]
+    out = [
+        f"Bench of {doc['startedAt']} on {doc['machine']['cpus']} CPUs (load average at the "
+        f"end {doc['machine'].get('loadavg')}, TMPDIR {doc['machine'].get('tmpdir')}), "
+        f"median of {doc['runs']} runs (`{doc['command']}`).",
+        "",
+        "| scenario | posts | wall (median) | floor | ratio | 2nd site | worker peak RSS "
+        "| API peak RSS "
+        "| embed requests / inputs | history events / bytes | largest payload "
+        "| rows loaded | artifacts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        latency = f" ({r['latency_ms']} ms/req)" if r["embedder"] == "api" else ""
+        second_s = r.get("second_site_wall_s")
+        second = f"{second_s:.2f} s" if second_s is not None else "-"
+        out.append(
+            f"| {r['scenario']}{latency} | {r['posts']:,} | {r['wall_s']:.2f} s "
+            f"| {r['floor_s']:.2f} s | {r['ratio_to_floor']:.2f}x | {second} "
+            f"| {r['worker_peak_rss_mb']:.0f} MB | {r['api_peak_rss_mb']:.0f} MB "
+            f"| {r['embedding_requests']:,} / {r['embedding_inputs']:,} "
+            f"| {r['history_events']:,} / {_kib(r['history_bytes'])} "
+            f"| {_kib(r['largest_payload'])} | {r['rows_loaded']:,} "
+            f"| {_mib(r['artifact_bytes'])} |"
+        )
+    steps = [s for s in STEP_ORDER if any(s in r["steps"] for r in rows)]
+    out += [
+        "",
+        "Time per step in s (median; from the workflow history, activity scheduled → "
+        "completed) and, in brackets, the worker's peak RSS in MB during the step:",
+        "",
+        "| scenario | " + " | ".join(steps) + " | floor: parse / embed / load / artifacts |",
+        "|---|" + "---:|" * (len(steps) + 1),
+    ]
+    for r in rows:
+        peaks = r.get("step_peak_rss_mb", {})
+        cells = [
+            f"{r['steps'][s]:.2f} ({peaks.get(s, 0):.0f})" if s in r["steps"] else "-"
+            for s in steps
+        ]
+        phases = r["floor_phases"]
+        floor = " / ".join(
+            f"{phases.get(k, 0):.2f}" for k in ("parse", "embed", "load", "artifacts")
+        )
+        out.append(f"| {r['scenario']} | " + " | ".join(cells) + f" | {floor} |")
+    loads = [(r["scenario"], x) for r in rows for x in r.get("load", [])]
+    if loads:
+        out += [
+            "",
+            "API load on loopback (closed loop; statuses in the JSON):",
+            "",
+            "| case | data | requests | concurrency | throughput | p50 | p99 |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for scenario, x in loads:
+            out.append(
+                f"| {x['case']} | {scenario} | {x['requests']:,} | {x['concurrency']} "
+                f"| {x['throughput_rps']:.0f} req/s | {x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = doc["startedAt"].replace(":", "").replace("-", "").split(".")[0]
+    text = json.dumps(doc, indent=2)
+    md = markdown(doc)
+    json_path, md_path = out_dir / f"bench-{stamp}.json", out_dir / f"bench-{stamp}.md"
+    json_path.write_text(text)
+    md_path.write_text(md)
+    (out_dir / "latest.json").write_text(text)
+    (out_dir / "latest.md").write_text(md)
+    return json_path, md_path

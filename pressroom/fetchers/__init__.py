@@ -1,0 +1,167 @@
+"""Every kind of `repoUrl`, fetched under policy: `materialize_source_async`.
+
+Dispatch:
+
+- a path, `file:///dir`, a local `.tar.gz`/`.zip`: pressroom.sources (copy or extract), the
+  resolved path under `SOURCE_ROOTS` when roots are configured;
+- any other http(s) URL (`…/x.tar.gz`, `…/x.zip`): `http_archive`, via the guarded session;
+- `https://…/repo.git[#ref]`, `git+https://…`, `file://…/repo.git[#ref]`, `git+file://…`,
+  or any https/file URL with a `#ref`: `git`;
+- `s3://bucket/prefix/` with the bucket in `SOURCE_S3_BUCKETS`: `s3`.
+
+Remote fetchers download into a staging directory beside `dest`; the result is then copied or
+extracted into `dest` by the same code as a local source, so every source gets the same
+limits and safety checks (traversal, links, devices, bombs, sizes). Anything else (`ssh`,
+`git://`, scp-like `git@host:repo`, `ext::`, option-shaped strings) is refused as bad input.
+
+Errors: `SourceError` (bad input, never retried) or `SourceUnavailable` (transient: network,
+5xx, time limit; Temporal retries it). Neither carries credentials from the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from pressroom.config import Settings
+from pressroom.fetchers.git import fetch_git, is_git_url
+from pressroom.fetchers.http_archive import SourceUnavailable, download_archive
+from pressroom.fetchers.local import local_path, under_roots
+from pressroom.netguard import NetworkPolicy, guarded_session
+from pressroom.sources import SourceError, SourceLimits, materialize_source, redact_url
+from pressroom.storage_s3 import S3Config
+
+__all__ = [
+    "FetchOptions",
+    "SourceUnavailable",
+    "materialize_source_async",
+    "source_kind",
+]
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """The source policy and the clients' configuration, from settings."""
+
+    source_roots: tuple[Path, ...] = ()
+    s3_buckets: tuple[str, ...] = ()
+    timeout_s: float = 300
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    s3: S3Config = field(default_factory=S3Config)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FetchOptions:
+        return cls(
+            source_roots=tuple(settings.source_roots),
+            s3_buckets=tuple(settings.source_s3_buckets),
+            timeout_s=float(settings.source_fetch_timeout_seconds),
+            network=NetworkPolicy.from_settings(settings),
+            s3=S3Config.from_settings(settings),
+        )
+
+
+def source_kind(repo_url: str) -> str:
+    """"local", "archive", "git" or "s3"; SourceError for anything not accepted."""
+    if repo_url.startswith("-"):
+        raise SourceError("source must not start with '-'")
+    if "\x00" in repo_url:
+        raise SourceError("source contains NUL")
+    try:
+        scheme = urlsplit(repo_url).scheme.lower()
+    except ValueError:
+        raise SourceError(f"unparseable source URL {redact_url(repo_url)!r}") from None
+    if len(scheme) == 1:
+        scheme = ""  # a Windows drive letter
+    if scheme in ("git+https", "git+file"):
+        return "git"
+    if scheme == "file":
+        return "git" if is_git_url(repo_url) else "local"
+    if scheme == "":
+        if "@" in repo_url.split("/", 1)[0] and ":" in repo_url:
+            raise SourceError(
+                f"unsupported source {redact_url(repo_url)!r}: scp-style git remotes are "
+                "not fetched; use an https:// URL"
+            )
+        return "local"
+    if scheme in ("http", "https"):
+        return "git" if is_git_url(repo_url) else "archive"
+    if scheme == "s3":
+        return "s3"
+    raise SourceError(
+        f"unsupported source {redact_url(repo_url)!r}: scheme {scheme!r} is not accepted "
+        "(local path, file://, http(s) archive, https git, s3://)"
+    )
+
+
+async def materialize_source_async(
+    repo_url: str,
+    dest: Path,
+    limits: SourceLimits,
+    options: FetchOptions | None = None,
+    http: aiohttp.ClientSession | None = None,
+    *,
+    resolver: AbstractResolver | None = None,
+) -> Path:
+    """Fetch `repo_url` under the policy in `options` and materialize it into `dest`.
+
+    `http` should be a guarded session (pressroom.netguard); without one, a guarded session
+    is made for this call. `resolver` is a test seam for the git host check.
+    Returns the tree's root (see `pressroom.sources.materialize_source`).
+    """
+    options = options or FetchOptions()
+    kind = source_kind(repo_url)
+    if kind == "local":
+        path = under_roots(local_path(repo_url), options.source_roots)
+        return await asyncio.to_thread(materialize_source, str(path), dest, limits)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
+    try:
+        fetched = await _fetch_remote(kind, repo_url, staging, limits, options, http, resolver)
+        try:
+            return await asyncio.to_thread(materialize_source, str(fetched), dest, limits)
+        except SourceError as exc:
+            raise SourceError(f"{redact_url(repo_url)}: {exc}") from None
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+
+
+async def _fetch_remote(
+    kind: str,
+    repo_url: str,
+    staging: Path,
+    limits: SourceLimits,
+    options: FetchOptions,
+    http: aiohttp.ClientSession | None,
+    resolver: AbstractResolver | None,
+) -> Path:
+    if kind == "archive":
+        if http is not None:
+            return await download_archive(
+                repo_url, staging, http, limits.max_total_bytes, options.timeout_s
+            )
+        async with guarded_session(policy=options.network) as own:
+            return await download_archive(
+                repo_url, staging, own, limits.max_total_bytes, options.timeout_s
+            )
+    if kind == "git":
+        return await fetch_git(
+            repo_url,
+            staging,
+            limits,
+            policy=options.network,
+            roots=options.source_roots,
+            timeout_s=options.timeout_s,
+            resolver=resolver,
+        )
+    from pressroom.fetchers.s3 import fetch_s3  # boto is only needed for s3:// sources
+
+    return await fetch_s3(
+        repo_url, staging, limits, buckets=options.s3_buckets, config=options.s3
+    )

@@ -1,0 +1,379 @@
+"""Search a published `search.json` without the database (sites that publish static files).
+
+Answers the same queries as `GET /search`, from the file alone: full text is BM25F over each
+entry's title (weight 1.0), heading (0.4) and text (0.2), the weights of the database's
+A/B/C ranks, with the Snowball stemmer and PostgreSQL's stop words, so "configured" finds
+"configuration" here too; terms are OR-ed, `"quoted phrases"` must appear in order and
+`-term` excludes. With a query vector (embedded by the caller with the file's
+`embedding` provider/model/dimensions) entries also rank by cosine, and `hybrid` fuses both
+lists by reciprocal rank fusion exactly as the API does (`pressroom.search.fuse`).
+
+    index = SearchFile.load("dist/r-123/search.json")
+    hits = index.search("deploy to s3", limit=5)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import snowballstemmer
+
+from pressroom.artifacts import decode_vector
+from pressroom.search import (
+    KINDS,
+    MAX_LIMIT,
+    MODES,
+    Fusion,
+    Hit,
+    Ranked,
+    SearchError,
+    fuse,
+    rrf,
+    split_query,
+)
+
+FIELD_WEIGHTS = {"title": 1.0, "heading": 0.4, "text": 0.2}
+_K1, _B = 1.2, 0.75
+_SNIPPET_WORDS = 30
+
+# PostgreSQL's english.stop (the Snowball English stop list).
+STOPWORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves what which
+    who whom this that these those am is are was were be been being have has had having do
+    does did doing a an the and but if or because as until while of at by for with about
+    against between into through during before after above below to from up down in out on
+    off over under again further then once here there when where why how all any both each
+    few more most other some such no nor not only own same so than too very s t can will just
+    don should now""".split()
+)
+# Letters and digits; like PostgreSQL's parser, an apostrophe splits ("don't": don, t).
+_WORD = re.compile(r"[^\W_]+")
+
+
+class Analyzer:
+    """Lower-case words, stop words dropped, Snowball-stemmed (cached per word)."""
+
+    def __init__(self, language: str = "english") -> None:
+        self.stemmer = snowballstemmer.stemmer(language)
+        self.stopwords = STOPWORDS if language == "english" else frozenset()
+        self._cache: dict[str, str] = {}
+
+    def stem(self, word: str) -> str:
+        stem = self._cache.get(word)
+        if stem is None:
+            stem = self._cache[word] = self.stemmer.stemWord(word)
+        return stem
+
+    def tokens(self, text: str) -> list[str]:
+        """Stems in order; a stop word leaves an empty slot so phrases keep their positions."""
+        out = []
+        for match in _WORD.finditer(text.lower()):
+            word = match.group()
+            out.append("" if word in self.stopwords else self.stem(word))
+        return out
+
+
+@dataclass
+class Entry:
+    kind: str
+    id: str
+    post_id: str | None
+    title: str
+    heading: str
+    text: str
+    anchor: str
+    url: str
+    tags: list[str]
+    date: datetime | None
+    vector: np.ndarray | None
+    fields: dict[str, list[str]] = field(default_factory=dict)  # stems per field
+    tf: Counter[str] = field(default_factory=Counter)  # field-weighted term frequency
+    length: float = 0.0  # field-weighted length
+
+
+def _date(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    head, sep, tail = text.rpartition(" ")
+    if sep and tail[:1] in "+-":
+        text = head + tail  # Jekyll's "2016-03-23 10:00:00 +0100"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class SearchFile:
+    """An in-memory index over one search.json document."""
+
+    def __init__(self, document: Mapping[str, Any], *, language: str = "english") -> None:
+        if document.get("format") != "pressroom.search/1":
+            raise ValueError(f"not a pressroom search.json: format {document.get('format')!r}")
+        self.site: str = document.get("site", "")
+        self.revision: str = document.get("revision", "")
+        self.embedding: dict[str, Any] | None = document.get("embedding")
+        self.analyzer = Analyzer(language)
+        self.entries = [self._entry(raw) for raw in document.get("entries", [])]
+        self.df: Counter[str] = Counter()
+        for e in self.entries:
+            self.df.update(e.tf.keys())
+        self.posts = [e for e in self.entries if e.kind == "section"]
+        self.images = [e for e in self.entries if e.kind == "image"]
+        self._avg = {
+            kind: (sum(e.length for e in group) / len(group)) if group else 1.0
+            for kind, group in (("section", self.posts), ("image", self.images))
+        }
+
+    @classmethod
+    def load(cls, path: str | Path, *, language: str = "english") -> SearchFile:
+        with Path(path).open(encoding="utf-8") as fh:
+            return cls(json.load(fh), language=language)
+
+    def _entry(self, raw: Mapping[str, Any]) -> Entry:
+        vector = raw.get("vector")
+        entry = Entry(
+            kind=raw["kind"],
+            id=raw["id"],
+            post_id=raw.get("post_id"),
+            title=raw.get("title") or "",
+            heading=raw.get("heading") or "",
+            text=raw.get("text") or "",
+            anchor=raw.get("anchor") or "",
+            url=raw.get("url") or "",
+            tags=list(raw.get("tags") or []),
+            date=_date(raw.get("date")),
+            vector=decode_vector(vector) if vector else None,
+        )
+        for name in FIELD_WEIGHTS:
+            entry.fields[name] = self.analyzer.tokens(getattr(entry, name))
+        for name, weight in FIELD_WEIGHTS.items():
+            stems = [s for s in entry.fields[name] if s]
+            entry.length += weight * len(stems)
+            for stem in stems:
+                entry.tf[stem] += weight
+        return entry
+
+    # --- query parsing and scoring ---------------------------------------------------
+
+    def _terms(self, query: str) -> tuple[list[list[str]], list[list[str]]]:
+        """(OR-ed terms, excluded terms), each a phrase of stems (one stem for a word)."""
+        include, exclude = split_query(query)
+
+        def stems(term: str) -> list[str]:
+            return [s for s in self.analyzer.tokens(term.strip('"')) if s]
+
+        return [p for p in map(stems, include) if p], [p for p in map(stems, exclude) if p]
+
+    @staticmethod
+    def _has_phrase(entry: Entry, phrase: list[str]) -> bool:
+        if len(phrase) == 1:
+            return phrase[0] in entry.tf
+        for tokens in entry.fields.values():
+            seq = [t for t in tokens if t]  # stop words do not break a phrase
+            n = len(phrase)
+            if any(seq[i : i + n] == phrase for i in range(len(seq) - n + 1)):
+                return True
+        return False
+
+    def _bm25(self, entry: Entry, terms: list[list[str]], avg: float, n: int) -> float:
+        score = 0.0
+        for phrase in terms:
+            if not self._has_phrase(entry, phrase):
+                continue
+            for stem in phrase:
+                tf = entry.tf[stem]
+                df = self.df[stem]
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+                score += idf * tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * entry.length / avg))
+        return score
+
+    def _text_ranked(
+        self, entries: Sequence[Entry], query: str, candidates: int
+    ) -> list[tuple[Entry, float]]:
+        include, exclude = self._terms(query)
+        if not include:
+            return []
+        avg = self._avg[entries[0].kind] if entries else 1.0
+        scored = []
+        for entry in entries:
+            if any(self._has_phrase(entry, p) for p in exclude):
+                continue
+            s = self._bm25(entry, include, avg, len(self.entries))
+            if s > 0:
+                scored.append((entry, s))
+        scored.sort(key=lambda pair: (-pair[1], pair[0].id))
+        return scored[:candidates]
+
+    @staticmethod
+    def _vector_ranked(
+        entries: Sequence[Entry], query_vector: np.ndarray, candidates: int
+    ) -> list[tuple[Entry, float]]:
+        q = np.asarray(query_vector, dtype=np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+        scored = [(e, float(e.vector @ q)) for e in entries if e.vector is not None]
+        scored.sort(key=lambda pair: (-pair[1], pair[0].id))
+        return scored[:candidates]
+
+    # --- the query API ---------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        mode: str = "text",
+        kind: str = "all",
+        query_vector: np.ndarray | None = None,
+        tags: Iterable[str] = (),
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        fusion: Fusion | None = None,
+    ) -> dict[str, Any]:
+        """Posts (grouped, with their best sections) and images, as `GET /search` returns
+        them. `mode` "vector"/"hybrid" need `query_vector`; `date_to` is exclusive."""
+        if not query.strip():
+            raise SearchError("the query is empty", parameter="q")
+        if mode not in MODES:
+            raise SearchError(f"mode must be one of {', '.join(MODES)}", parameter="mode")
+        if kind not in KINDS:
+            raise SearchError(f"kind must be one of {', '.join(KINDS)}", parameter="kind")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise SearchError(f"limit must be between 1 and {MAX_LIMIT}", parameter="limit")
+        if mode != "text" and query_vector is None:
+            raise SearchError(f"mode {mode} needs a query vector", parameter="mode")
+        fusion = fusion or Fusion()
+        candidates = max(100, 10 * limit)
+        wanted = {t.lower() for t in tags}
+        by_post: dict[str, Entry] = {}
+        for e in self.posts:
+            by_post.setdefault(e.post_id or e.id, e)
+
+        def keep(post: Entry) -> bool:
+            if wanted and not wanted & {t.lower() for t in post.tags}:
+                return False
+            if (date_from or date_to) and post.date is None:
+                return False
+            if date_from and post.date and post.date < date_from:
+                return False
+            return not (date_to and post.date and post.date >= date_to)
+
+        posts = [e for e in self.posts if keep(by_post[e.post_id or e.id])]
+        allowed = {e.post_id for e in posts}
+        images = [
+            e
+            for e in self.images
+            if not (wanted or date_from or date_to) or e.post_id in allowed
+        ]
+        results: list[dict[str, Any]] = []
+        if kind in ("all", "posts"):
+            text = self._text_ranked(posts, query, candidates) if mode != "vector" else []
+            vec = (
+                self._vector_ranked(posts, query_vector, candidates)
+                if mode != "text" and query_vector is not None
+                else []
+            )
+            results = fuse(
+                [Hit(e.id, e.post_id or e.id, s) for e, s in text],
+                [Hit(e.id, e.post_id or e.id, s) for e, s in vec],
+                fusion,
+                limit,
+            )
+            self._decorate(results, query)
+        found_images: list[dict[str, Any]] = []
+        if kind in ("all", "images"):
+            found_images = self._images(images, query, mode, query_vector, fusion, limit)
+        return {
+            "query": query,
+            "site": self.site,
+            "revision": self.revision,
+            "mode": mode,
+            "kind": kind,
+            "limit": limit,
+            "results": results,
+            "images": found_images,
+        }
+
+    def _images(
+        self,
+        images: Sequence[Entry],
+        query: str,
+        mode: str,
+        query_vector: np.ndarray | None,
+        fusion: Fusion,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        text, vector = Ranked(), Ranked()
+        if mode != "vector":
+            for e, s in self._text_ranked(images, query, 100):
+                text.add(e.id, s)
+        if mode != "text" and query_vector is not None:
+            for e, s in self._vector_ranked(images, query_vector, 100):
+                if mode == "vector" or s >= fusion.image_min_similarity:
+                    vector.add(e.id, s)
+        weights = (fusion.text_weight, fusion.vector_weight)
+
+        def score(key: str) -> float:
+            ranks = [(text.ranks.get(key), weights[0]), (vector.ranks.get(key), weights[1])]
+            return rrf(ranks, fusion.k)
+
+        keys = sorted(set(text.ranks) | set(vector.ranks), key=lambda k: (-score(k), k))
+        entries = {e.id: e for e in images}
+        return [
+            {
+                "path": key,
+                "url": entries[key].url,
+                "title": entries[key].title,
+                "text": entries[key].text,
+                "postId": entries[key].post_id,
+                "score": score(key),
+            }
+            for key in keys[:limit]
+        ]
+
+    def _decorate(self, results: list[dict[str, Any]], query: str) -> None:
+        include, _ = self._terms(query)
+        stems = {s for phrase in include for s in phrase}
+        entries = {e.id: e for e in self.posts}
+        for result in results:
+            first = entries[result["sections"][0]["sectionId"]]
+            post_date = first.date.isoformat() if first.date else None
+            result.update({"title": first.title, "tags": first.tags, "date": post_date})
+            for section in result["sections"]:
+                e = entries[section["sectionId"]]
+                plain, marked = self._snippet(e.text, stems)
+                section.update(
+                    {"anchor": e.anchor, "heading": e.heading, "snippet": plain,
+                     "snippetHtml": marked}
+                )  # fmt: skip
+
+    def _snippet(self, text: str, stems: set[str]) -> tuple[str, str]:
+        """About 30 words around the first matched term: (plain, HTML with <mark>)."""
+        words = list(re.finditer(r"\S+", text))
+        hits = [
+            i
+            for i, w in enumerate(words)
+            if any(self.analyzer.stem(t) in stems for t in _WORD.findall(w.group().lower()))
+        ]
+        start = max(0, (hits[0] if hits else 0) - _SNIPPET_WORDS // 3)
+        window = words[start : start + _SNIPPET_WORDS]
+        plain = " ".join(w.group() for w in window)
+        marked = " ".join(
+            f"<mark>{html.escape(w.group())}</mark>"
+            if start + i in hits
+            else html.escape(w.group())
+            for i, w in enumerate(window)
+        )
+        return plain, marked

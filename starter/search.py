@@ -1,0 +1,110 @@
+"""`pressroom search`: the same search as `GET /search`, printed in the terminal with rich.
+
+Connects to the database directly (DATABASE_URL, else the embedded Postgres) and embeds the
+query with the configured embedder, exactly as the API does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from pressroom import database
+from pressroom.config import Settings
+from pressroom.embeddings import aclose_embedder, make_embedder
+from pressroom.search import MARK_START, MARK_STOP, Searcher, SearchError, SearchParams
+
+_SPACES = re.compile(r"\s+")
+_SITES_SQL = "SELECT site_id FROM sites WHERE current_revision IS NOT NULL ORDER BY site_id"
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url.get_secret_value()
+    from pressroom.embedded import embedded_postgres_url
+
+    return embedded_postgres_url(settings.pgdata_dir)
+
+
+def _marked(snippet: str) -> Text:
+    """A ts_headline snippet with its highlight markers as bold yellow."""
+    text = Text()
+    highlighted = False
+    for part in snippet.replace(MARK_STOP, MARK_START).split(MARK_START):
+        text.append(_SPACES.sub(" ", part), style="bold yellow" if highlighted else None)
+        highlighted = not highlighted
+    return text
+
+
+def render(console: Console, body: dict[str, Any]) -> None:
+    for warning in body["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    results, images = body["results"], body["images"]
+    console.print(
+        f"[dim]{len(results)} posts, {len(images)} images · {body['site']} @ "
+        f"{body['revision']} · {body['modeUsed']}[/]"
+    )
+    for n, result in enumerate(results, 1):
+        date = (result.get("date") or "")[:10]
+        console.print(
+            f"\n[bold]{n}. {result['title'] or result['postId']}[/]  [dim]{date} "
+            f"{result['postId']}  score {result['score']:.4f}[/]"
+        )
+        for section in result["sections"]:
+            anchor = f"#{section['anchor']}" if section["anchor"] else ""
+            console.print(f"   [cyan]{section['heading'] or 'Introduction'}[/] [dim]{anchor}[/]")
+            line = Text("     ")
+            line.append_text(_marked(section["rawSnippet"]))
+            console.print(line)
+    if images:
+        console.print("\n[bold]Images[/]")
+        for image in images:
+            alt = image["alt"][0] if image["alt"] else image["description"]
+            console.print(f"   {image['path']}  [dim]{alt}[/]")
+
+
+async def run_search(
+    settings: Settings,
+    query: str,
+    *,
+    site: str | None,
+    mode: str,
+    kind: str,
+    limit: int,
+    console: Console,
+) -> int:
+    """Search and print; returns the exit code (2 for bad input, 1 for no such site)."""
+    from api.search import fusion_from
+
+    conn = await database.connect(database_url(settings))
+    embedder = None
+    try:
+        if site is None:
+            sites = [r["site_id"] for r in await conn.fetch(_SITES_SQL)]
+            if len(sites) != 1:
+                console.print(
+                    f"[red]--site is required[/] (sites: {', '.join(sites) or 'none loaded'})"
+                )
+                return 2
+            site = sites[0]
+        try:
+            embedder = make_embedder(settings)
+        except ValueError as exc:
+            console.print(f"[yellow]no query embedder ({exc}): full text only[/]")
+        searcher = Searcher(embedder, fusion_from(settings))
+        try:
+            params = SearchParams(query=query, site=site, mode=mode, kind=kind, limit=limit)
+            body = await searcher.search(conn, params, raw_snippets=True)
+        except SearchError as err:
+            console.print(f"[red]{err.message}[/]")
+            return 1 if err.status == 404 else 2
+        render(console, body)
+        return 0
+    finally:
+        await conn.close()
+        if embedder is not None:
+            await aclose_embedder(embedder)
+

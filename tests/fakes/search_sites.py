@@ -1,0 +1,138 @@
+"""Search test fixtures: one database per session holding real, searchable sites.
+
+The sites are loaded through the real pipeline steps (`bench.search_quality.load_site`:
+fetch, parse, embed with the hashing embedder, load) into a database of their own, so
+other tests' sites never share their HNSW index or their site ids:
+
+- `blog`: examples/blog (tags, dates, images with alt text),
+- `jekyll`: the jekyll-docs corpus,
+- `lyon`: two posts written here, one French (`lang: fr`) and one English, for stemming.
+
+Import the fixtures into a test module: `from tests.fakes.search_sites import search_db`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from bench.search_quality import JEKYLL, load_site
+from pressroom.config import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
+
+FRENCH_POST = """---
+title: Relevés de la station du col
+lang: fr
+date: 2024-05-02
+tags: [mesures]
+---
+Les températures mesurées au col restent basses jusqu'en mai.
+
+## Les chevaux du refuge
+
+Les chevaux du refuge passent l'été sur le plateau.
+"""
+
+ENGLISH_POST = """---
+title: Notes on French words
+date: 2024-05-03
+---
+The French word mesurées shows up in our logbook, and so do chevaux.
+"""
+
+
+@dataclass(frozen=True)
+class SearchDB:
+    url: str
+    revisions: dict[str, str]  # site -> revision id
+    work: Path
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    for p in dest.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dest
+
+
+@pytest_asyncio.fixture(scope="session")
+async def search_db(pg_url: str) -> AsyncIterator[SearchDB]:
+    """A database of its own with the `blog`, `jekyll` and `lyon` sites loaded."""
+    name = f"pressroom_search_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = _with_database(pg_url, name)
+    work = Path(tempfile.mkdtemp(prefix="pressroom-search-tests-"))
+    try:
+        lyon = work / "lyon"
+        lyon.mkdir()
+        (lyon / "releves.md").write_text(FRENCH_POST, encoding="utf-8")
+        (lyon / "notes.md").write_text(ENGLISH_POST, encoding="utf-8")
+        revisions = {
+            "blog": await load_site(url, _copy(EXAMPLE_BLOG, work / "blog"), site="blog",
+                                    work_dir=work),
+            "jekyll": await load_site(url, _copy(JEKYLL, work / "jekyll"), site="jekyll",
+                                      work_dir=work),
+            "lyon": await load_site(url, lyon, site="lyon", work_dir=work),
+        }  # fmt: skip
+        yield SearchDB(url, revisions, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        admin = await asyncpg.connect(pg_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+def search_settings(settings: Settings, search_db: SearchDB) -> Settings:
+    """The test's settings pointed at the search database."""
+    return settings.model_copy(update={"database_url": SecretStr(search_db.url)})
+
+
+@pytest_asyncio.fixture
+async def search_api(search_settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
+    """The real API app (job routes and search) on a loopback port, over the search DB."""
+    from api.app import create_app
+
+    runner = web.AppRunner(create_app(search_settings, temporal_client))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Iterator[Path]:
+    """Where the browser test leaves its screenshot: $PRESSROOM_SCREENSHOT_DIR or tmp."""
+    import os
+
+    chosen = os.environ.get("PRESSROOM_SCREENSHOT_DIR")
+    path = Path(chosen) if chosen else tmp_path
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
