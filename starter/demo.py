@@ -26,16 +26,17 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pressroom import database, webhooks
+from pressroom import webhooks
 from pressroom.config import Settings
-from pressroom.embeddings import make_embedder
 from starter import devstack
+from starter.search import run_search
 
 console = Console()
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
 DEMO_SECRET = "whsec_" + "cHJlc3Nyb29tLWRlbW8tc2VjcmV0LWtleQ=="
 DEMO_QUERY = "keeping the station powered through a dark winter"
+DEMO_SITE = "example-blog"
 
 
 def _free_port() -> int:
@@ -131,18 +132,6 @@ async def _follow(http: aiohttp.ClientSession, status_url: str) -> dict[str, Any
     return view
 
 
-async def _sample_search(settings: Settings, db_url: str, site: str) -> list[dict[str, Any]]:
-    embedder = make_embedder(settings)
-    vector = (await embedder.embed([DEMO_QUERY]))[0]
-    conn = await database.connect(db_url)
-    try:
-        return await database.search_sections(
-            conn, site=site, query=DEMO_QUERY, query_vector=vector, limit=5
-        )
-    finally:
-        await conn.close()
-
-
 def _print_summary(callback: dict[str, Any], settings: Settings, job_id: str) -> None:
     result = callback["result"]
     counts = result.get("counts", {})
@@ -206,7 +195,7 @@ async def run_demo(settings: Settings, *, keep_running: bool = True) -> int:
                 "data": {
                     "repoUrl": str(EXAMPLE_BLOG),
                     "distFolder": "dist",
-                    "site": "example-blog",
+                    "site": DEMO_SITE,
                 },
                 "callbackUrl": callback_url,
             }
@@ -222,17 +211,24 @@ async def run_demo(settings: Settings, *, keep_running: bool = True) -> int:
         if view.get("state") != "completed":
             console.print(f"[red]job ended {view.get('state')}: {view.get('failure')}[/]")
             return 1
-        console.rule(f"sample search: {DEMO_QUERY!r}")
-        hits = await _sample_search(settings, stack.postgres_url or "", "example-blog")
-        for i, hit in enumerate(hits, 1):
-            console.print(
-                f"{i}. [bold]{hit['title']}[/] > {hit['heading'] or '(intro)'}  "
-                f"score {hit['score']:.4f}\n   {hit.get('snippet', '')[:160]}"
-            )
+        console.rule(f"sample hybrid search (full text + vector): {DEMO_QUERY!r}")
+        await run_search(
+            settings,
+            DEMO_QUERY,
+            site=DEMO_SITE,
+            mode="hybrid",
+            kind="all",
+            limit=5,
+            console=console,
+        )
         console.rule("where to look")
         console.print(f"Temporal UI:  {settings.temporal_ui_url} (job {job_id})")
         console.print(f"Artifacts:    {settings.artifacts_location}/dist/")
         console.print("Replay:       .venv/bin/pressroom replay " + job_id)
+        console.print(
+            "Search page:  .venv/bin/pressroom api, then http://127.0.0.1:8080/ "
+            f"(or .venv/bin/pressroom search 'your words' --site {DEMO_SITE})"
+        )
         console.print(
             "Re-run a step: .venv/bin/temporal workflow reset --workflow-id "
             f"{job_id} --type FirstWorkflowTask --reason demo"
