@@ -330,6 +330,3 @@ class PipelineActivities:
             self.cleanup_work,
         ]
 
-
-def _seconds(value: float | None) -> timedelta | None:
-    return timedelta(seconds=value) if value else None

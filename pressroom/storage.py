@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -123,14 +123,7 @@ class LocalStore:
         sha256: str | None = None,
     ) -> None:
         # A directory has no content type or cache metadata: those are for HTTP backends.
-        await asyncio.to_thread(self._put_file_sync, key, src)
-
-    def _put_file_sync(self, key: str, src: Path) -> None:
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_beside(dest)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        await asyncio.to_thread(self._write_atomic, key, lambda tmp: shutil.copyfile(src, tmp))
 
     async def put_bytes(
         self,
@@ -140,13 +133,14 @@ class LocalStore:
         *,
         cache_control: str | None = None,
     ) -> None:
-        await asyncio.to_thread(self._put_bytes_sync, key, data)
+        await asyncio.to_thread(self._write_atomic, key, lambda tmp: tmp.write_bytes(data))
 
-    def _put_bytes_sync(self, key: str, data: bytes) -> None:
+    def _write_atomic(self, key: str, write: Callable[[Path], object]) -> None:
+        """Write to a temp file beside the object, then rename it into place."""
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temp_beside(dest)
-        tmp.write_bytes(data)
+        write(tmp)
         os.replace(tmp, dest)
 
     async def get_file(self, key: str, dest: Path) -> None:
