@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(terse=True),
         # Other work on the machine while the bench ran (1, 5, 15 min), taken at the end.
         "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "tmpdir": os.environ.get("TMPDIR", "/tmp"),
+        "tmpdir": tempfile.gettempdir(),
     }
 
 
@@ -59,6 +60,13 @@ def _kib(n: int) -> str:
 
 def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def _step_cell(seconds: float | None, peak_mb: float | None) -> str:
+    if seconds is None:
+        return "-"
+    # No RSS sample fell inside a step shorter than the sampling interval.
+    return f"{seconds:.2f} ({peak_mb:.0f})" if peak_mb else f"{seconds:.2f}"
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -91,17 +99,15 @@ def markdown(doc: dict[str, Any]) -> str:
     out += [
         "",
         "Time per step in s (median; from the workflow history, activity scheduled → "
-        "completed) and, in brackets, the worker's peak RSS in MB during the step:",
+        "completed) and, in brackets, the worker's peak RSS in MB during the step; the floor's "
+        "phases in the last column:",
         "",
         "| scenario | " + " | ".join(steps) + " | floor: parse / embed / load / artifacts |",
         "|---|" + "---:|" * (len(steps) + 1),
     ]
     for r in rows:
         peaks = r.get("step_peak_rss_mb", {})
-        cells = [
-            f"{r['steps'][s]:.2f} ({peaks.get(s, 0):.0f})" if s in r["steps"] else "-"
-            for s in steps
-        ]
+        cells = [_step_cell(r["steps"].get(s), peaks.get(s)) for s in steps]
         phases = r["floor_phases"]
         floor = " / ".join(
             f"{phases.get(k, 0):.2f}" for k in ("parse", "embed", "load", "artifacts")

@@ -33,54 +33,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from bench import report
+from bench.api_load import api_load
 from bench.generate import generate_corpus
 from bench.history import history_stats
 from bench.latency_server import LatencyServer
-from bench.load import LoadResult, run_load
-from bench.stack import (
-    Proc,
-    Stack,
-    bench_stack,
-    free_port,
-    reset_database,
-    service_env,
-    spawn,
-    stop,
-    tail,
-    wait_healthy,
-)
+from bench.load import LoadResult
+from bench.scenarios import DEFAULT, SCENARIOS, SEED, Scenario
+from bench.services import Callbacks, Services, embedder_env, post_job
+from bench.stack import Stack, bench_stack, reset_database, tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
-SEED = 11
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    posts: int
-    embedder: str  # "local" (hashing) | "api" (OpenAI-compatible latency server)
-    latency_ms: int = 0
-    tokens_per_minute: int = 0
-    descriptions: bool = False  # also describe images with the vision model (chat requests)
-
-
-SCENARIOS: dict[str, Scenario] = {
-    s.name: s
-    for s in (
-        Scenario("local-100", 100, "local"),
-        Scenario("local-1000", 1000, "local"),
-        Scenario("local-10000", 10_000, "local"),
-        Scenario("api-100", 100, "api", latency_ms=300, tokens_per_minute=1_000_000),
-        Scenario("api-1000", 1000, "api", latency_ms=300, tokens_per_minute=1_000_000),
-        Scenario("api-10000", 10_000, "api", latency_ms=300, tokens_per_minute=1_000_000),
-        Scenario("api-100-vision", 100, "api", 300, tokens_per_minute=1_000_000, descriptions=True),
-    )
-}
-DEFAULT = ("local-100", "local-1000", "local-10000", "api-100", "api-1000")
 
 
 @dataclass
@@ -144,104 +109,11 @@ class ScenarioResult:
     second_site_steps: dict[str, float] = field(default_factory=dict)
 
 
-# --- callbacks -------------------------------------------------------------------------
-
-
-class Callbacks:
-    """A loopback receiver: the job is done for the client when its callback arrives."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[str, asyncio.Future[tuple[float, dict[str, Any]]]] = {}
-        self.url = ""
-
-    def expect(self, job_id: str) -> asyncio.Future[tuple[float, dict[str, Any]]]:
-        fut = asyncio.get_running_loop().create_future()
-        self.waiting[job_id] = fut
-        return fut
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        arrived = time.perf_counter()
-        body = await request.json()
-        fut = self.waiting.pop(request.match_info["job_id"], None)
-        if fut is not None and not fut.done():
-            fut.set_result((arrived, body))
-        return web.Response(status=204)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[Callbacks]:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_post("/cb/{job_id}", self._handle)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}/cb"
-        try:
-            yield self
-        finally:
-            await runner.cleanup()
-
-
 # --- one scenario ------------------------------------------------------------------------
 
 
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3) if values else 0.0
-
-
-def _embedder_env(scenario: Scenario, server: LatencyServer | None) -> dict[str, str]:
-    if scenario.embedder == "local" or server is None:
-        return {"EMBEDDING_PROVIDER": "hashing"}
-    return {
-        "EMBEDDING_PROVIDER": "openai",
-        "EMBEDDING_MODEL": "text-embedding-3-small",
-        "EMBEDDING_DIMENSIONS": "384",
-        "OPENAI_BASE_URL": server.base_url,
-        "OPENAI_API_KEY": "bench-key",
-        "IMAGE_DESCRIPTIONS": "true" if scenario.descriptions else "false",
-    }
-
-
-class Services:
-    """The worker and API processes of one scenario."""
-
-    def __init__(
-        self, stack: Stack, scenario: Scenario, env: dict[str, str], *, worker: bool = True
-    ) -> None:
-        self.stack, self.scenario, self.with_worker = stack, scenario, worker
-        self.queue = f"bench-{scenario.name}-{uuid.uuid4().hex[:6]}"
-        self.api_port = free_port()
-        self.env = service_env(stack, self.queue, {**env, "API_PORT": str(self.api_port)})
-        self.base = f"http://127.0.0.1:{self.api_port}"
-        self.worker: Proc | None = None
-        self.api: Proc | None = None
-
-    async def __aenter__(self) -> Services:
-        logs = self.stack.root / "logs"
-        logs.mkdir(exist_ok=True)
-        if self.with_worker:
-            self.worker = spawn(
-                "worker", ["-m", "worker"], self.env, logs / f"{self.scenario.name}-worker.log"
-            )
-        self.api = spawn("api", ["-m", "api"], self.env, logs / f"{self.scenario.name}-api.log")
-        await wait_healthy(f"{self.base}/healthz", self.api)
-        return self
-
-    async def __aexit__(self, exc_type: object, *exc: object) -> None:
-        for proc in (self.api, self.worker):
-            if proc is not None:
-                await stop(proc)
-                if exc_type is not None:  # the logs are deleted with the stack: show them now
-                    print(f"--- {proc.name} log ({proc.log}) ends:", file=sys.stderr)
-                    for line in tail(proc.log, 40):
-                        print(line, file=sys.stderr)
-
-
-async def _post_job(http: aiohttp.ClientSession, base: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with http.post(f"{base}/process", json=body) as resp:
-        answer = await resp.json()
-        if resp.status != 202:
-            raise RuntimeError(f"POST /process answered {resp.status}: {answer}")
-        return dict(answer)
 
 
 def _job_body(corpus: Path, job_id: str, site: str, callback: str) -> dict[str, Any]:
@@ -268,7 +140,7 @@ async def run_pressroom(
         server.reset()
     done = callbacks.expect(job_id)
     start = time.perf_counter()
-    await _post_job(http, services.base, _job_body(corpus, job_id, site, callbacks.url))
+    await post_job(http, services.base, _job_body(corpus, job_id, site, callbacks.url))
     handle = stack.client.get_workflow_handle(job_id)
     finished = asyncio.ensure_future(handle.result())
     await asyncio.wait({done, finished}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -375,7 +247,7 @@ async def run_scenario(
     async with (
         server.running() if server else _nothing(),
         Callbacks().running() as callbacks,
-        Services(stack, scenario, _embedder_env(scenario, server)) as services,
+        Services(stack, scenario, embedder_env(scenario, server)) as services,
         aiohttp.ClientSession() as http,
     ):
         # A long-running worker has its imports, pools and caches warm: so does the bench's.
@@ -406,7 +278,15 @@ async def run_scenario(
             log(f"  {scenario.name} second site (indexes exist): {second.wall_s:.2f}s")
         if load_requests:
             load, load_rss = await api_load(
-                stack, services, http, corpus_dir, site, pressroom[-1].job_id, load_requests, log
+                stack,
+                services,
+                http,
+                corpus_dir,
+                scenario.posts,
+                site,
+                pressroom[-1].job_id,
+                load_requests,
+                log,
             )
         worker_peak = services.worker.rss.peak_mb
         worker_hwm = round(services.worker.rss.hwm_kib / 1024, 1)
@@ -490,91 +370,6 @@ def _summarise(
     )
 
 
-# --- API load ------------------------------------------------------------------------------
-
-
-async def api_load(
-    stack: Stack,
-    services: Services,
-    http: aiohttp.ClientSession,
-    corpus: Path,
-    site: str,
-    done_job: str,
-    total: int,
-    log: Any,
-) -> tuple[list[LoadResult], float]:
-    """POST /process (re-posts and new jobs) and GET /search (or GET /jobs/{id}) under load.
-
-    A second API process serves the load, on a task queue no worker polls: new jobs are
-    accepted and wait there, so the load measures the API and Temporal, not a flood of jobs
-    competing with it for the CPU. Its peak RSS is reported too.
-    """
-    # No worker polls this API's task queue (a fresh name): new jobs wait there.
-    idle = Services(stack, Scenario(f"{services.scenario.name}-load", 0, "local"), {}, worker=False)
-    results: list[LoadResult] = []
-    async with idle:
-        assert idle.api
-        idle.api.rss.reset()
-        existing = {
-            "jobId": f"bench-load-{uuid.uuid4().hex[:8]}",
-            "task": "parse-only",
-            "data": {"repoUrl": str(corpus), "distFolder": "dist", "site": site},
-        }
-        await _post_job(http, idle.base, existing)
-        run_id = uuid.uuid4().hex[:8]
-
-        def repost(i: int) -> tuple[str, str, dict[str, Any] | None]:
-            return "POST", f"{idle.base}/process", existing
-
-        def new_job(i: int) -> tuple[str, str, dict[str, Any] | None]:
-            body = {**existing, "jobId": f"bench-new-{run_id}-{i}"}
-            return "POST", f"{idle.base}/process", body
-
-        concurrency = 16
-        results.append(
-            await run_load("POST /process (re-post)", repost, total=total, concurrency=concurrency)
-        )
-        results.append(
-            await run_load("POST /process (new job)", new_job, total=total, concurrency=concurrency)
-        )
-        search_url = f"{idle.base}/search?site={site}&q=river+stone+latency&limit=10"
-        async with http.get(search_url) as resp:
-            has_search = resp.status != 404
-        if has_search:
-            queries = ["river stone", "database cache", "glacier harbor", "workflow retry"]
-
-            def search(i: int) -> tuple[str, str, dict[str, Any] | None]:
-                q = queries[i % len(queries)].replace(" ", "+")
-                return "GET", f"{idle.base}/search?site={site}&q={q}&limit=10", None
-
-            # One client shows a query's latency; eight show throughput (and queueing).
-            for clients in (1, 8):
-                results.append(
-                    await run_load(
-                        f"GET /search ({clients} client{'s' if clients > 1 else ''})",
-                        search,
-                        total=total,
-                        concurrency=clients,
-                    )
-                )
-        else:
-            log("  GET /search is not there (404)")
-        job_url = f"{idle.base}/jobs/{done_job}"
-
-        def job(i: int) -> tuple[str, str, dict[str, Any] | None]:
-            return "GET", job_url, None
-
-        # A job's status is a workflow query (a worker replays the history): fewer requests.
-        results.append(
-            await run_load("GET /jobs/{id}", job, total=max(1, total // 4), concurrency=8)
-        )
-        await idle.api.rss.stop()
-        api_peak = idle.api.rss.peak_mb
-    for r in results:
-        log(f"  load {r.case}: {r.throughput_rps} req/s, p50 {r.p50_ms} ms, p99 {r.p99_ms} ms")
-    return results, api_peak
-
-
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -628,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, from: {', '.join(SCENARIOS)}",
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
-    parser.add_argument("--load-requests", type=int, default=2000, help="requests per load case")
+    parser.add_argument("--load-requests", type=int, default=1000, help="requests per load case")
     parser.add_argument("--latency-ms", type=int, help="override the API scenarios' latency")
     parser.add_argument("--tpm", type=int, help="override the API scenarios' tokens per minute")
     parser.add_argument(

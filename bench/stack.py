@@ -86,8 +86,10 @@ class RssWatch:
         self.peak_tree_kib = max(self.peak_tree_kib, kib)
 
     def peak_between(self, start: float, end: float) -> float:
-        """Peak tree RSS (MB) sampled within [start, end] (unix times)."""
-        inside = [kib for ts, kib in self.samples if start <= ts <= end]
+        """Peak tree RSS (MB) sampled within [start, end] (unix times), widened by a sampling
+        interval each side so a step shorter than one still gets its neighbouring sample."""
+        lo, hi = start - self.every_s, end + self.every_s
+        inside = [kib for ts, kib in self.samples if lo <= ts <= hi]
         return round(max(inside, default=0) / 1024, 1)
 
     @property
@@ -180,14 +182,21 @@ async def reset_database(db_url: str) -> None:
         if not exists:
             await asyncio.to_thread(os.sync)
             return
-        await conn.execute(
-            "TRUNCATE posts, sections, media, embedding_cache, revisions, sites CASCADE"
-        )
+        # Every Pressroom table but the migration record: caches included (embeddings, image
+        # descriptions), so every run computes what the floor computes.
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'schema_migrations'"
+            )
+        ]
+        await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
         for row in await conn.fetch(
             "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%\\_embedding\\_hnsw\\_%'"
         ):
             await conn.execute(f'DROP INDEX IF EXISTS "{row["indexname"]}"')
-        await conn.execute("VACUUM ANALYZE posts, sections, media, embedding_cache")
+        await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
     # Flush what the previous run (and the reset) left dirty: otherwise the next run pays for

@@ -3,7 +3,7 @@
 A job fans its batches out `EMBED_CONCURRENCY` at a time, which hides a remote provider's
 latency. A local, CPU-bound embedder gains nothing from that (one core's worth of work under
 the GIL) and pays for it in memory: four hashing batches side by side take twice as long as
-four in a row and hold three times the scratch memory. So CPU-bound providers run one
+four in a row and hold about 2.5 times the scratch memory. So CPU-bound providers run one
 request at a time per worker; remote providers are limited by the job's fan-out (and by
 their own rate limits, which the embedder maps to retries).
 """
