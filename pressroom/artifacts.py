@@ -13,7 +13,6 @@ exact, about a third of the size of a JSON number list, and decodable in a brows
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import mimetypes
 import os
@@ -27,6 +26,7 @@ from typing import Any, Literal, TextIO
 import numpy as np
 
 from pressroom.models import MediaItem, Post
+from pressroom.storage import sha256_file
 
 POSTS_JSON = "posts.json"
 MEDIA_JSON = "media.json"
@@ -230,12 +230,6 @@ def write_search_json(
     return _write_document(path, header, "entries", records)
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _content_type(name: str) -> str:
     guessed, _ = mimetypes.guess_type(name)
     return guessed or "application/octet-stream"
@@ -263,7 +257,7 @@ def build_manifest(
         file_path = dir.joinpath(*rel.parts)
         listed[rel.as_posix()] = {
             "bytes": file_path.stat().st_size,
-            "sha256": file_sha256(file_path),
+            "sha256": sha256_file(file_path),
             "content_type": _content_type(rel.name),
         }
     return {

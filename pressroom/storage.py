@@ -205,8 +205,6 @@ async def open_store(url: str, settings: Settings | None = None) -> AsyncIterato
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    """Hex sha256 of a file, read in chunks."""
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -18,7 +18,6 @@ from pressroom.artifacts import (
     build_manifest,
     decode_vector,
     encode_vector,
-    file_sha256,
     trim_text,
     write_manifest,
     write_media_json,
@@ -27,6 +26,7 @@ from pressroom.artifacts import (
 )
 from pressroom.embeddings import HashingEmbedder
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
+from pressroom.storage import sha256_file
 
 
 def make_post(i: int, body_words: int = 40) -> Post:
@@ -300,8 +300,8 @@ def test_manifest_rejects_paths_outside_dir(tmp_path: Path) -> None:
             )
 
 
-def test_file_sha256_streams_large_file(tmp_path: Path) -> None:
+def test_sha256_file_streams_large_file(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     data = bytes(range(256)) * 40_000  # ~10 MB
     path.write_bytes(data)
-    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()

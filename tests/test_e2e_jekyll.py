@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from pressroom import database
-from pressroom.artifacts import file_sha256
+from pressroom.artifacts import sha256_file
 from pressroom.config import Settings
 from starter.demo import callback_receiver
 
@@ -97,7 +97,7 @@ async def test_process_all_jekyll_end_to_end(
     assert manifest["revision"] == revision
     assert set(manifest["files"]) == {"posts.json", "media.json", "search.json"}
     for name, meta in manifest["files"].items():
-        assert file_sha256(out / name) == meta["sha256"], name
+        assert sha256_file(out / name) == meta["sha256"], name
         assert (out / name).stat().st_size == meta["bytes"]
     latest = json.loads((Path(settings.artifacts_location) / "dist" / "latest.json").read_text())
     assert latest["revision"] == revision

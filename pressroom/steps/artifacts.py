@@ -19,7 +19,7 @@ from pressroom.models import ArtifactFile, ArtifactSummary, EmbeddingInfo, Media
 from pressroom.steps import Progress
 from pressroom.steps.describe import apply_descriptions
 from pressroom.steps.load import VectorStream
-from pressroom.storage import Store
+from pressroom.storage import Store, sha256_file
 from pressroom.workstore import WorkKeys, read_jsonl
 
 ARTIFACT_FILES = (artifacts.POSTS_JSON, artifacts.MEDIA_JSON, artifacts.SEARCH_JSON)
@@ -128,7 +128,7 @@ def _build(
     artifacts.write_manifest(out, manifest)
     return [
         ArtifactFile(
-            name=name, bytes=(out / name).stat().st_size, sha256=artifacts.file_sha256(out / name)
+            name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name)
         )
         for name in (*ARTIFACT_FILES, artifacts.MANIFEST_JSON)
     ]

@@ -28,6 +28,7 @@ from temporalio.client import Client
 
 from pressroom import database
 from pressroom.config import Settings
+from pressroom.storage import sha256_file
 from tests.conftest import REPO_ROOT, TEMPORAL_BIN
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -160,10 +161,6 @@ async def executions(client: Client, workflow_id: str) -> int:
 
 
 # --- what a job left behind ---------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def site_free_digest(path: Path) -> str:
