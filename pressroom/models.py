@@ -162,6 +162,8 @@ class EmbeddingInfo(BaseModel):
 
 class SourceSummary(BaseModel):
     revision_id: str
+    # The content fingerprint of the snapshot ("r-" + hex), whatever id the revision gets.
+    content_id: str = ""
     files: int
     bytes: int
     posts_found: int

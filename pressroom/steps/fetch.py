@@ -57,7 +57,8 @@ async def fetch_source(
     files = await asyncio.to_thread(list_source_files, root)
     relevant = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
     progress(1, 3, f"{len(relevant)} files to snapshot")
-    revision_id = client_revision or compute_revision_id(relevant)
+    content_id = compute_revision_id(relevant)
+    revision_id = client_revision or content_id
     tar_path = scratch / "source.tar"
     await asyncio.to_thread(_snapshot, root, relevant, tar_path)
     progress(2, 3, "uploading snapshot")
@@ -65,6 +66,7 @@ async def fetch_source(
     progress(3, 3, "done")
     return SourceSummary(
         revision_id=revision_id,
+        content_id=content_id,
         files=len(relevant),
         bytes=sum(f.size for f in relevant),
         posts_found=sum(1 for f in relevant if is_post_path(f.path)),
