@@ -45,12 +45,15 @@ def dev_up() -> None:
 
 @dev.command("down")
 def dev_down() -> None:
-    """Stop the embedded stack (its data stays under the state dir)."""
+    """Stop the embedded stack and check it is gone (its data stays under the state dir)."""
     from starter import devstack
 
-    settings = Settings()
-    console.print(f"temporal stopped: {devstack.stop_temporal(settings)}")
-    console.print(f"postgres stopped: {devstack.stop_postgres(settings)}")
+    results = devstack.down(Settings())
+    for result in results:
+        console.print(result.line())
+    # Truthful exit status: a script running `make down` must know when something survived.
+    if not all(r.stopped for r in results):
+        raise typer.Exit(1)
 
 
 @dev.command("status")

