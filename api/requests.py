@@ -2,13 +2,22 @@
 
 Field names follow the existing clients (`jobId`, `task`, `data.repoUrl`, `data.distFolder`,
 `callbackUrl`). Every identifier that becomes a workflow id, storage key or path is checked
-against a safe character set here, so nothing downstream has to trust it.
+against a safe character set here, so nothing downstream has to trust it, and against the
+names the published layout reserves (`pressroom.publication.reserved_reason`).
+
+Every malformed body is a `BadRequest` (a JSON 400) naming the problem: invalid UTF-8 or
+JSON, nesting deeper than `MAX_JSON_DEPTH`, a number literal longer than `MAX_NUMBER_CHARS`
+(or NaN/Infinity), a lone surrogate, a wrong type, an unknown top-level field (with the
+nearest known one). Unknown fields inside `data` are accepted, since older clients send
+more, and reported back as `ignored`.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -19,10 +28,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pressroom import revisions, sealing
 from pressroom.config import Settings
 from pressroom.models import JobInput
+from pressroom.publication import reserved_reason
 from workflows.plans import KNOWN_TASKS
 
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+# A job body is 2-3 levels deep; 32 leaves old clients' extra `data` fields room while
+# keeping json.loads (recursive in C) and pydantic far from the interpreter's recursion limit.
+MAX_JSON_DEPTH = 32
+# No field of the contract is a number; old clients' extra fields may hold ids or
+# timestamps. 100 characters fits any of those and stays far below int()'s 4300-digit limit.
+MAX_NUMBER_CHARS = 100
+# At most this many ignored `data` fields are named (each cut to 64 characters): the list
+# travels in the 202 answer and the workflow input, which must stay small (claim check).
+MAX_IGNORED_LISTED = 20
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BadRequest(Exception):
@@ -42,6 +64,13 @@ class BadRequest(Exception):
         return out
 
 
+def _no_reserved(value: Any) -> Any:
+    # Before the pattern check, so a reserved name is refused as reserved, not as "unsafe".
+    if isinstance(value, str) and (reason := reserved_reason(value)) is not None:
+        raise ValueError(reason)
+    return value
+
+
 class JobData(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -50,15 +79,32 @@ class JobData(BaseModel):
     site: str | None = Field(default=None, pattern=SAFE_ID)
     revisionId: str | None = Field(default=None, pattern=SAFE_ID)
 
+    @field_validator("site", "revisionId", mode="before")
+    @classmethod
+    def _not_reserved(cls, value: Any) -> Any:
+        return _no_reserved(value)
+
     @field_validator("distFolder")
     @classmethod
     def _dist_folder(cls, value: str) -> str:
+        if value.startswith("/"):
+            raise ValueError("must be a relative path (no leading '/')")
         parts = PurePosixPath(value).parts
-        # Normalised form only: `a//b` or `a/./b` would be other keys in an object store.
-        normal = "/".join(parts) == value.rstrip("/")
-        safe = all(_SAFE_SEGMENT.fullmatch(p) for p in parts)
-        if value.startswith("/") or not parts or not safe or not normal:
-            raise ValueError("must be a relative path of safe segments (no '..', no leading '/')")
+        normal = "/".join(parts)
+        # Normalised form only: `dist/`, `a//b` or `a/./b` would be other keys in an object
+        # store, and another spelling of a folder some site already owns.
+        if normal != value:
+            hint = f" (did you mean {normal!r}?)" if normal and normal != "." else ""
+            raise ValueError(f"must be a normalised relative path, {value!r} is not{hint}")
+        for part in parts:
+            # Reserved first: `_work` is refused for being the work store, which says more.
+            if (reason := reserved_reason(part)) is not None:
+                raise ValueError(reason)
+            if not _SAFE_SEGMENT.fullmatch(part):
+                raise ValueError(
+                    f"segment {part[:64]!r} is not a safe name "
+                    "(letters, digits, '.', '_', '-'; no '..')"
+                )
         return value
 
     @field_validator("repoUrl")
@@ -70,7 +116,7 @@ class JobData(BaseModel):
 
 
 class JobRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     jobId: str = Field(pattern=SAFE_ID)
     task: str = Field(min_length=1, max_length=64)
@@ -80,25 +126,129 @@ class JobRequest(BaseModel):
     @field_validator("callbackUrl")
     @classmethod
     def _callback(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+        if value is None:
+            return value
+        if _CONTROL.search(value):
+            raise ValueError("must not contain NUL or control characters")
+        if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL")
         return value
+
+
+TOP_LEVEL_FIELDS: tuple[str, ...] = tuple(JobRequest.model_fields)
+DATA_FIELDS: tuple[str, ...] = tuple(JobData.model_fields)
+
+
+class _Refused:
+    """A number json.loads must not hand on: kept in place as a marker while parsing, so
+    the 400 can name the field it was found in (`_check_tree`)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parse_int(text: str) -> int | _Refused:
+    # Checked before int(): past 4300 digits int() raises ValueError, and long before
+    # that converting digits costs quadratic time.
+    if len(text) > MAX_NUMBER_CHARS:
+        return _Refused(f"a number of {len(text)} characters (at most {MAX_NUMBER_CHARS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float | _Refused:
+    if len(text) > MAX_NUMBER_CHARS:
+        return _Refused(f"a number of {len(text)} characters (at most {MAX_NUMBER_CHARS})")
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity
+        return _Refused(f"the number {text} is out of range")
+    return value
+
+
+def _parse_constant(name: str) -> _Refused:
+    return _Refused(f"{name} is not a JSON value")
+
+
+def _shown(key: str) -> str:
+    return key if len(key) <= 64 else key[:64] + "..."
+
+
+def _check_tree(body: Any) -> None:
+    """Depth, refused numbers and unencodable text anywhere in the parsed body; iterative,
+    so a deep body cannot exhaust the stack here either."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+            where = _shown(path) if path else None  # a deep path is long: name its start
+            raise BadRequest(
+                f"JSON nested deeper than {MAX_JSON_DEPTH} levels (at {where or 'the body'})",
+                field=where,
+            )
+        if isinstance(value, _Refused):
+            raise BadRequest(f"{path}: {value.reason}", field=path)
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            raise BadRequest(f"{path}: contains a lone UTF-16 surrogate", field=path)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{_shown(key)}" if path else _shown(key)
+                if _LONE_SURROGATE.search(key) or _CONTROL.search(key):
+                    raise BadRequest(
+                        f"field name {key[:64]!r} contains a lone surrogate or control character",
+                        field=path or None,
+                    )
+                stack.append((item, child, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+
+
+def _unknown_top_level(body: dict[str, Any]) -> None:
+    """An unknown top-level field is a 400 naming the nearest known one: a typo such as
+    `callbackURL` must not silently run the job without its callback."""
+    for key in body:
+        if key in TOP_LEVEL_FIELDS:
+            continue
+        nearest = nearest_field(key, TOP_LEVEL_FIELDS)
+        hint = f"; did you mean {nearest!r}?" if nearest else ""
+        extra: dict[str, Any] = {"knownFields": list(TOP_LEVEL_FIELDS)}
+        if nearest:
+            extra["didYouMean"] = nearest
+        raise BadRequest(f"unknown field {_shown(key)!r}{hint}", field=_shown(key), **extra)
+
+
+def nearest_field(name: str, known: tuple[str, ...]) -> str | None:
+    """The known field closest to `name`, ignoring case (difflib); None when none is close."""
+    by_lower = {k.lower(): k for k in known}
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
 
 
 def parse_job_request(raw: bytes) -> tuple[JobRequest, dict[str, Any]]:
     """Validate a request body; raises BadRequest naming the first offending field."""
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(
+            raw,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
+    except RecursionError:
+        # json's C scanner recurses per level: a very deep body ends here, not in a 500.
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except json.JSONDecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    _check_tree(body)
+    _unknown_top_level(body)
     try:
         request = JobRequest.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise BadRequest(f"{field}: {first['msg']}", field=field) from exc
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise BadRequest(f"{field}: {message}", field=field) from exc
     if request.task not in KNOWN_TASKS:
         raise BadRequest(
             f"unknown task {request.task!r}",
@@ -106,6 +256,13 @@ def parse_job_request(raw: bytes) -> tuple[JobRequest, dict[str, Any]]:
             knownTasks=list(KNOWN_TASKS),
         )
     return request, body
+
+
+def ignored_fields(request: JobRequest) -> tuple[list[str], int]:
+    """The unknown `data` fields as `data.<name>` (at most MAX_IGNORED_LISTED), and how many
+    there were in all."""
+    extra = list(request.data.model_extra or {})
+    return [f"data.{_shown(k)}" for k in extra[:MAX_IGNORED_LISTED]], len(extra)
 
 
 def request_fingerprint(body: dict[str, Any]) -> str:
@@ -120,6 +277,9 @@ def default_site(repo_url: str) -> str:
     for suffix in (".tar.gz", ".tgz", ".tar", ".zip", ".git"):
         name = name.removesuffix(suffix)
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:64]
+    # A source named like a layout file (`.../latest.json`) must not give a reserved site id.
+    if name and reserved_reason(name) is not None:
+        name = f"site-{name}"
     return name or "default"
 
 
@@ -144,4 +304,5 @@ def job_input(request: JobRequest, body: dict[str, Any], settings: Settings) -> 
         embed_concurrency=settings.embed_concurrency,
         # Orders a site's revisions: of two jobs for one site, the later request wins.
         requested_at=revisions.iso(datetime.now(UTC)),
+        ignored_fields=ignored_fields(request)[0],
     )

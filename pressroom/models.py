@@ -120,6 +120,9 @@ class JobInput(BaseModel):
     callback_url_sealed: str | None = None
     # How long the callback is retried (CALLBACK_RETRY_WINDOW_SECONDS), fixed at start.
     callback_window_seconds: int = 24 * 3600
+    # Unknown `data` fields of the request (`data.<name>`, a bounded list), accepted for older
+    # clients and logged by the workflow. Defaulted, so histories recorded before it decode.
+    ignored_fields: list[str] = []
 
 
 class StepProgress(BaseModel):
