@@ -3,6 +3,9 @@
 The workflow id is the job id. Temporal refuses a second execution with the same id
 (REJECT_DUPLICATE + FAIL on conflict), and the request fingerprint kept in the memo tells an
 idempotent re-post (same body: the same job) from a conflicting one (different body: 409).
+A re-post with the same body answers the job as it is: running or completed, the same job
+(the contract's idempotent retry); failed, cancelled, terminated or timed out, `JobEnded`
+(a 409 with its state), never "accepted" on a run that will not do anything.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
+from temporalio.client import WorkflowExecutionStatus as RunStatus
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -50,12 +54,31 @@ _STATUS = {
 class JobConflict(Exception):
     """The job id exists with a different request body."""
 
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(job_id)
+        self.state = state
+
+
+class JobEnded(Exception):
+    """The job id names a job that ended without completing: re-posting it runs nothing."""
+
+    def __init__(self, job_id: str, state: str, execution: str) -> None:
+        super().__init__(job_id)
+        self.state = state  # one of JOB_STATES: failed | cancelled
+        self.execution = execution  # Temporal's word: failed, canceled, terminated, timed_out
+
 
 @dataclass(frozen=True)
 class Started:
     workflow_id: str
     run_id: str | None
     created: bool  # False: an identical request had already started this job
+    state: str = "pending"  # the job's state when answered (JOB_STATES)
+
+
+def _execution(status: RunStatus | None) -> str:
+    """Temporal's own name for a run's status: `failed`, `canceled`, `terminated`, ..."""
+    return status.name.lower() if status is not None else "running"
 
 
 async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
@@ -82,9 +105,12 @@ async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
     except WorkflowAlreadyStartedError:
         desc = await client.get_workflow_handle(job.job_id).describe()
         memo = await desc.memo()
+        state = _STATUS.get(desc.status, "running") if desc.status else "running"
         if memo.get(FINGERPRINT_MEMO) != job.request_sha256:
-            raise JobConflict(job.job_id) from None
-        return Started(job.job_id, desc.run_id, created=False)
+            raise JobConflict(job.job_id, state) from None
+        if state in ("failed", "cancelled"):
+            raise JobEnded(job.job_id, state, _execution(desc.status)) from None
+        return Started(job.job_id, desc.run_id, created=False, state=state)
 
 
 async def describe_job(client: Client, job_id: str) -> dict[str, Any] | None:
