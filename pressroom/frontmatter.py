@@ -1,8 +1,9 @@
 """Front matter: split a post's metadata block (YAML, TOML or JSON) from its Markdown body.
 
 Owns detection of the block, parsing it with the right loader, clear error messages with
-file line numbers, and `json_safe`, which turns whatever the loaders produce (dates,
-sets, bytes, odd keys) into plain JSON values.
+file line numbers, the size limit of a block (MAX_FRONT_MATTER_BYTES: a larger block is a
+per-post error, never parsed), and `json_safe`, which turns whatever the loaders produce
+(dates, sets, bytes, odd keys, lone surrogates) into plain JSON values that encode as UTF-8.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ _YAML = YAMLHandler()  # yaml.CSafeLoader when libyaml is there: safe and fast
 
 MAX_NODES = 100_000  # YAML aliases can fan a tiny file out into a huge tree
 MAX_DEPTH = 200
+# Real front matter is a few hundred bytes; a block over this is refused before any loader
+# sees it (a YAML parser spends seconds on megabytes, and the values would bloat every
+# artifact). Large enough that a 1 MB title is still read, then cut by the post's field caps.
+MAX_FRONT_MATTER_BYTES = 1536 * 1024
 
 
 class FrontMatterError(ValueError):
@@ -51,20 +56,34 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str, str]:
 
     if first_line == "---":
         block, body = _fenced(_YAML_BLOCK, text, "YAML", "---")
-        return _finish(_load_yaml(block), "YAML"), body, "yaml"
+        return _finish(_load_yaml(_sized(block, "YAML")), "YAML"), body, "yaml"
     if first_line == "+++":
         block, body = _fenced(_TOML_BLOCK, text, "TOML", "+++")
-        return _finish(_load_toml(block), "TOML"), body, "toml"
+        return _finish(_load_toml(_sized(block, "TOML")), "TOML"), body, "toml"
     if first_line == ";;;":
         block, body = _fenced(_JSON_FENCED, text, "JSON", ";;;")
-        value, end = _load_json(block, first_line=2)
+        value, end = _load_json(_sized(block, "JSON"), first_line=2)
         if block[end:].strip():
             raise FrontMatterError("invalid JSON front matter: text after the JSON object")
         return _finish(value, "JSON"), body, "json"
     if _JSON_START.match(text):
         value, end = _load_json(text, first_line=1)
+        _sized(text[:end], "JSON")  # the object's end is only known once it is decoded
         return _finish(value, "JSON"), text[end:].removeprefix("\n"), "json"
     return {}, text, "none"
+
+
+def _sized(block: str, kind: str) -> str:
+    """`block`, or FrontMatterError when it is over MAX_FRONT_MATTER_BYTES."""
+    # Characters first: only a block near the limit pays for encoding.
+    if len(block) * 4 > MAX_FRONT_MATTER_BYTES:
+        size = len(block.encode("utf-8", "surrogatepass"))
+        if size > MAX_FRONT_MATTER_BYTES:
+            raise FrontMatterError(
+                f"{kind} front matter is {size} bytes, over the limit of "
+                f"{MAX_FRONT_MATTER_BYTES} bytes"
+            )
+    return block
 
 
 def _fenced(pattern: re.Pattern[str], text: str, kind: str, fence: str) -> tuple[str, str]:
@@ -143,7 +162,8 @@ def json_safe(value: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DE
 
     Dates and times become ISO 8601 strings, sets and tuples lists (sets sorted, so the
     output is stable), bytes base64 (UTF-8 text when it decodes), Decimal a float, NaN
-    and infinities None, mapping keys strings. Anything else becomes its `str()`.
+    and infinities None, mapping keys strings. Lone surrogates (a JSON `"\\ud800"`) become
+    U+FFFD, so every string encodes as UTF-8. Anything else becomes its `str()`.
     Raises ValueError for self-referencing values, more than `max_nodes` values in
     total (YAML alias bombs) or nesting deeper than `max_depth`.
     """
@@ -155,7 +175,9 @@ def _safe(value: Any, budget: list[int], depth: int, active: set[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
         raise ValueError("too many values (alias expansion?)")
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return _utf8(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -169,7 +191,7 @@ def _safe(value: Any, budget: list[int], depth: int, active: set[int]) -> Any:
         except UnicodeDecodeError:
             return base64.b64encode(value).decode("ascii")
     if not isinstance(value, Mapping | list | tuple | set | frozenset):
-        return str(value)
+        return _utf8(str(value))
 
     if depth <= 0:
         raise ValueError("nested too deeply")
@@ -187,13 +209,24 @@ def _safe(value: Any, budget: list[int], depth: int, active: set[int]) -> Any:
         active.discard(id(value))
 
 
+def _utf8(text: str) -> str:
+    """`text` with any lone surrogate replaced by U+FFFD (it could not be written as UTF-8)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def _key(key: Any) -> str:
     if isinstance(key, str):
-        return key
+        return _utf8(key)
     if key is None:
         return "null"  # what json.dumps would write for a None key
     if isinstance(key, bool):
         return "true" if key else "false"
     if isinstance(key, dt.date | dt.time):
         return key.isoformat()
-    return str(key)
+    return _utf8(str(key))

@@ -6,9 +6,10 @@ payloads and in the published JSON. Nothing here does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Link(BaseModel):
@@ -66,11 +67,45 @@ class Post(BaseModel):
     content_sha256: str = ""  # sha256 of the source file bytes
 
 
+# A per-file reason is at most this many UTF-8 bytes: a parser message may quote the input
+# (a 3 MB YAML tag), and errors travel through workflow history and job results.
+MAX_REASON_BYTES = 1024
+# A path longer than Linux's PATH_MAX cannot name a file; anything over it is hostile input.
+MAX_ERROR_PATH_BYTES = 4096
+TRUNCATED_MARKER = "\u2026 [truncated {} bytes]"
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, marked with how many bytes were cut."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    marker_room = len(TRUNCATED_MARKER.format(len(data)).encode())
+    # errors="ignore" drops a character split by the cut, never producing invalid text.
+    head = data[: max(limit - marker_room, 0)].decode("utf-8", "ignore")
+    return head + TRUNCATED_MARKER.format(len(data) - len(head.encode()))
+
+
 class PostError(BaseModel):
-    """A post that could not be parsed (or was skipped), reported with its path."""
+    """A file that could not be used (or was skipped, or was cut), reported with its path.
+
+    Errors, skipped drafts and warnings share this shape. The reason is bounded to
+    MAX_REASON_BYTES (and the path to MAX_ERROR_PATH_BYTES) whatever built it, so a hostile
+    file can never make an error list large.
+    """
 
     path: str
     reason: str
+
+    @field_validator("reason")
+    @classmethod
+    def _bounded_reason(cls, value: str) -> str:
+        return truncate_utf8(value, MAX_REASON_BYTES)
+
+    @field_validator("path")
+    @classmethod
+    def _bounded_path(cls, value: str) -> str:
+        return truncate_utf8(value, MAX_ERROR_PATH_BYTES)
 
 
 class MediaRef(BaseModel):
@@ -157,6 +192,31 @@ MAX_INLINE_ERRORS = 50  # errors beyond this are counted and kept in the work st
 
 
 class EmbeddingInfo(BaseModel):
+# Each inline list (errors, skipped, warnings) also stops at this many bytes of paths and
+# reasons, so three full lists stay well under the 64 KiB payload budget of a step result.
+MAX_INLINE_ERROR_BYTES = 16 * 1024
+
+
+def error_bytes(path: str, reason: str) -> int:
+    """What one entry costs of the inline budget: its path and reason in UTF-8."""
+    return len(path.encode("utf-8", "surrogatepass")) + len(reason.encode("utf-8", "surrogatepass"))
+
+
+def inline_errors(
+    items: Iterable[PostError],
+    limit: int = MAX_INLINE_ERRORS,
+    max_bytes: int = MAX_INLINE_ERROR_BYTES,
+) -> list[PostError]:
+    """The leading items that fit in `limit` entries and `max_bytes` of path + reason."""
+    out: list[PostError] = []
+    used = 0
+    for item in items:
+        size = error_bytes(item.path, item.reason)
+        if len(out) >= limit or used + size > max_bytes:
+            break
+        out.append(item)
+        used += size
+    return out
     provider: str
     model: str
     dimensions: int
@@ -178,11 +238,17 @@ class ParseSummary(BaseModel):
     sections: int
     media: int
     drafts_skipped: int
-    skipped: list[PostError] = Field(default_factory=list)  # drafts, at most MAX_INLINE_ERRORS
-    errors: list[PostError] = Field(default_factory=list)  # at most MAX_INLINE_ERRORS
+    skipped: list[PostError] = Field(default_factory=list)  # drafts
+    # Files that are not in the revision: unreadable, duplicate ids, bad names, hard links.
+    errors: list[PostError] = Field(default_factory=list)
     error_count: int = 0
     text_batches: int = 0
     media_batches: int = 0
+    """The parse step's result. The inline lists are the first entries that fit
+    `inline_errors` (count and bytes); the full lists are JSON lines in the work store:
+    `WorkKeys.errors`, `.warnings` and `.skipped` (read them with
+    `workstore.read_post_errors`)."""
+
     embedding: EmbeddingInfo | None = None  # the parsing worker's embedder, for later steps
 
 
@@ -190,10 +256,23 @@ class EmbedSummary(BaseModel):
     kind: str  # "text" | "media"
     batch: int
     inputs: int
+    # Posts kept with a field cut to its documented cap (posts.FIELD_CAPS); the job completes.
+    warnings: list[PostError] = Field(default_factory=list)
+    warning_count: int = 0
     computed: int
     reused: int
     embedding: EmbeddingInfo
     # Inputs the provider refused (a per-input 400): they get no vector. `failures` holds at
+    @model_validator(mode="after")
+    def _bounded_lists(self) -> ParseSummary:
+        # Whoever builds a summary, it never carries more than the inline budget.
+        for name in ("skipped", "errors", "warnings"):
+            items = getattr(self, name)
+            bounded = inline_errors(items)
+            if len(bounded) != len(items):
+                setattr(self, name, bounded)
+        return self
+
     # most MAX_INLINE_ERRORS of them (path or section id + reason); `failed` counts them all.
     failed: int = 0
     failures: list[PostError] = Field(default_factory=list)

@@ -3,6 +3,13 @@
 Steps exchange only keys and small summaries through Temporal; bodies, sections and vectors
 go to `_work/{jobId}/...` on the same storage backend as the artifacts. Key names derive from
 (job, step, batch) only, so a retried step overwrites exactly what an earlier attempt wrote.
+
+Per-file reports live here too, in full, as JSON lines of `{"path", "reason"}` (the step
+results carry only a bounded prefix): `source-errors.jsonl` (files the fetch step left out of
+the snapshot: names that are not UTF-8, hard links), and the parse step's
+`parsed/errors.jsonl` (every file left out of the revision, the fetch step's included),
+`parsed/warnings.jsonl` (posts kept with a field cut) and `parsed/skipped.jsonl` (drafts).
+`read_post_errors` reads any of them back.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pressroom.models import PostError
 from pressroom.storage import Store
 
 WORK_ROOT = "_work"
@@ -39,8 +47,24 @@ class WorkKeys:
         return f"{self.prefix}/parsed/media.jsonl"
 
     @property
+    def fetch_errors(self) -> str:
+        """Files the fetch step left out of the snapshot, with the reason."""
+        return f"{self.prefix}/source-errors.jsonl"
+
+    @property
     def errors(self) -> str:
+        """Every file left out of the revision (fetch and parse), with the reason."""
         return f"{self.prefix}/parsed/errors.jsonl"
+
+    @property
+    def warnings(self) -> str:
+        """Posts kept with a field cut to its cap, with what was cut."""
+        return f"{self.prefix}/parsed/warnings.jsonl"
+
+    @property
+    def skipped(self) -> str:
+        """Posts skipped on purpose (drafts), with the reason."""
+        return f"{self.prefix}/parsed/skipped.jsonl"
 
     def embed_inputs(self, kind: str, batch: int) -> str:
         return f"{self.prefix}/embed/{kind}-{batch:05d}.jsonl"
@@ -91,6 +115,20 @@ def vectors_to_bytes(vectors: np.ndarray) -> bytes:
 
 def vectors_from_bytes(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+async def read_post_errors(store: Store, key: str, scratch: Path) -> list[PostError]:
+    """The full list behind one of the report keys (`WorkKeys.errors`, `.warnings`,
+    `.skipped`, `.fetch_errors`), in the order the step wrote it; [] when the key is absent
+    (a job from before the key existed, or a step that found nothing).
+
+    Downloads to `scratch` (a file path) first, so memory holds the rows, never the raw file
+    twice. Each row is at most ~5 KiB (PostError bounds path and reason).
+    """
+    if not await store.exists(key):
+        return []
+    await store.get_file(key, scratch)
+    return [PostError(**row) for row in read_jsonl(scratch)]
 
 
 async def fetch_to(store: Store, key: str, dest: Path) -> Path:
