@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from pressroom.models import EmbeddingInfo, JobInput
+from pressroom.models import ArtifactFile, EmbeddingInfo, JobInput
 
 
 class StepRequest(BaseModel):
@@ -27,6 +27,7 @@ class LoadRequest(BaseModel):
     # False: load the revision without making it current (the switch step does, after
     # publishing). True keeps the behaviour of workflows started before that step existed.
     switch: bool = True
+    output_key: str = ""  # the revision's output identity (pressroom/publication.py)
 
 
 class BuildRequest(BaseModel):
@@ -37,6 +38,8 @@ class BuildRequest(BaseModel):
     embedding: EmbeddingInfo | None  # None: no vectors in search.json (parse-only)
     counts: dict[str, int]
     created_at: str
+    output_key: str = ""
+    kind: str = "full"
 
 
 class PublishRequest(BaseModel):
@@ -45,6 +48,9 @@ class PublishRequest(BaseModel):
     files: list[str]
     published_at: str
     update_latest: bool = True  # False: the switch step writes latest.json
+    output_key: str = ""
+    kind: str = "full"
+    artifacts: list[ArtifactFile] = []  # what the build made (names, bytes, sha256)
 
 
 class SwitchRequest(BaseModel):

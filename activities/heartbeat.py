@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from pressroom import faults, metrics
 from pressroom.embeddings.base import EmbeddingError
 from pressroom.logs import log_context
+from pressroom.publication import PublishRefused
 from pressroom.sources import SourceError
 from pressroom.steps import Progress
 from pressroom.storage import StorageError
@@ -45,6 +46,9 @@ def classify(exc: BaseException) -> BaseException:
     """Map a domain error to the ApplicationError Temporal should see (or leave it as is)."""
     if isinstance(exc, SourceError):
         return ApplicationError(str(exc), type=BAD_INPUT, non_retryable=True)
+    if isinstance(exc, PublishRefused):
+        # Where the job asked to publish is not its to write: no retry can change that.
+        return ApplicationError(str(exc), type="PublishRefused", non_retryable=True)
     if isinstance(exc, StorageError) and not exc.retryable:
         return ApplicationError(str(exc), type="StorageRejected", non_retryable=True)
     if isinstance(exc, EmbeddingError):

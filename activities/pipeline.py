@@ -29,7 +29,7 @@ from activities.contracts import (
     SwitchRequest,
 )
 from activities.heartbeat import step_context
-from pressroom import delivery, faults, metrics, related, sealing, webhooks
+from pressroom import delivery, faults, metrics, publication, related, sealing, webhooks
 from pressroom.config import Settings
 from pressroom.db_pool import Database
 from pressroom.embeddings.base import Embedder
@@ -37,8 +37,10 @@ from pressroom.embeddings.cache import PostgresEmbeddingCache
 from pressroom.embeddings.vision import DescriptionCache, make_describer
 from pressroom.fetchers import FetchOptions
 from pressroom.models import (
+    ArtifactFile,
     ArtifactSummary,
     EmbedSummary,
+    JobInput,
     LoadSummary,
     ParseSummary,
     PublishSummary,
@@ -100,7 +102,7 @@ class PipelineActivities:
         )
         async with step_context(plans.FETCH, self.hold) as progress:
             async with scratch_dir(job.job_id, plans.FETCH) as scratch:
-                return await fetch_source(
+                source = await fetch_source(
                     self.store,
                     WorkKeys(job.job_id),
                     self._reveal(job.repo_url, job.repo_url_sealed),
@@ -111,6 +113,45 @@ class PipelineActivities:
                     options=FetchOptions.from_settings(self.settings),
                     http=self.http,
                 )
+            return await self._admit(job, source)
+
+    def _build_options(self) -> dict[str, object]:
+        """The worker settings that change what a revision's files hold."""
+        return {"drafts": self.settings.include_drafts}
+
+    async def _admit(self, job: JobInput, source: SourceSummary) -> SourceSummary:
+        """Name the revision by its output and check it may be published (before any work)."""
+        kind = (
+            publication.KIND_FULL
+            if plans.LOAD_DATABASE in plans.PLANS.get(job.task, ())
+            else publication.KIND_PARSE
+        )
+        key = publication.output_key(
+            content_id=source.content_id,
+            kind=kind,
+            embedding=embedding_info(self.embedder),
+            options=self._build_options(),
+            # A forced re-embed may give other vectors for the same input: a new revision.
+            nonce=job.job_id if job.task in plans.REFRESH_EMBEDDINGS else None,
+        )
+        async with (await self.database.pool()).acquire() as conn:
+            revision_id, published = await publication.admit_revision(
+                conn,
+                self.store,
+                site=job.site,
+                job_id=job.job_id,
+                dist_folder=job.dist_folder,
+                client_revision=job.revision_id,
+                key=key,
+            )
+        return source.model_copy(
+            update={
+                "revision_id": revision_id,
+                "output_key": key,
+                "kind": kind,
+                "already_published": published,
+            }
+        )
 
     @activity.defn(name="parse_source")
     async def parse_source(self, req: StepRequest) -> ParseSummary:
@@ -190,6 +231,7 @@ class PipelineActivities:
                     keep=self.settings.revisions_keep,
                     before_commit=self._injected_fault(plans.LOAD_DATABASE),
                     default_lang=self.settings.search_language,
+                    output_key=req.output_key or None,
                 )
 
     @activity.defn(name="build_artifacts")
@@ -209,6 +251,8 @@ class PipelineActivities:
                     scratch=scratch,
                     progress=progress,
                     related=await self._related_posts(req),
+                    output_key=req.output_key,
+                    kind=req.kind,
                 )
 
     async def _related_posts(self, req: BuildRequest) -> dict[str, list[dict[str, Any]]] | None:
@@ -223,20 +267,27 @@ class PipelineActivities:
     async def publish_artifacts(self, req: PublishRequest) -> PublishSummary:
         async with step_context(plans.PUBLISH, self.hold) as progress:
             async with scratch_dir(req.job.job_id, plans.PUBLISH) as scratch:
+                # Workflows started before publish carried the built files' digests send
+                # names only; digests are then read back from the work store.
+                files = req.artifacts or [
+                    ArtifactFile(name=name, bytes=0, sha256="") for name in req.files
+                ]
                 return await publish_artifacts(
                     self.store,
                     WorkKeys(req.job.job_id),
+                    await self.database.pool(),
                     site=req.job.site,
+                    job_id=req.job.job_id,
                     dist_folder=req.job.dist_folder,
                     revision_id=req.revision_id,
-                    files=req.files,
+                    output_key=req.output_key,
+                    kind=req.kind,
+                    files=files,
                     published_at=req.published_at,
                     scratch=scratch,
                     progress=progress,
                     update_latest=req.update_latest,
                     order=RevisionOrder.of(req.job.requested_at, req.job.job_id),
-                    # The latest.json lock lives in Postgres: only taken when writing it.
-                    pool=await self.database.pool() if req.update_latest else None,
                     concurrency=self.settings.publish_concurrency,
                 )
 
@@ -293,14 +344,16 @@ class PipelineActivities:
             metrics.callback_attempt(meter, "delivered")
             return outcome.status or 0
         reason = f"callback to {redact_url(req.url)} failed: {outcome.error}"
-        if not outcome.retryable:  # 410, other 4xx, 3xx: retrying cannot help
+        attempt = activity.info().attempt  # in the details: the job reports how many were made
+        if not outcome.retryable:  # 410, other 4xx, 3xx, a refused URL: retrying cannot help
             metrics.callback_attempt(meter, "rejected")
-            raise ApplicationError(reason, type="CallbackRejected", non_retryable=True)
+            raise ApplicationError(reason, attempt, type="CallbackRejected", non_retryable=True)
         metrics.callback_attempt(meter, "retry")
         # Our own jittered backoff (Temporal's retry policy has no jitter), or Retry-After.
         delay = delivery.retry_delay(activity.info().attempt, outcome.retry_after)
         raise ApplicationError(
             reason,
+            attempt,
             type="CallbackUndelivered",
             next_retry_delay=timedelta(seconds=delay),
         )

@@ -244,10 +244,14 @@ def build_manifest(
     counts: Mapping[str, int],
     embedding: Mapping[str, Any],
     created_at: str,
+    output_key: str = "",
+    kind: str = "full",
 ) -> dict[str, Any]:
     """The manifest of a built revision: what it holds and the sha256/size of every file.
 
     `files` are POSIX paths relative to `dir`; the manifest does not list itself.
+    `output_key` identifies the revision's output (pressroom/publication.py): a later job
+    may reuse this revision only with the same key.
     """
     listed: dict[str, dict[str, Any]] = {}
     for name in files:
@@ -264,6 +268,8 @@ def build_manifest(
         "format": "pressroom.manifest/1",
         "site": site,
         "revision": revision_id,
+        "kind": kind,
+        "outputKey": output_key,
         "created_at": created_at,
         "counts": dict(counts),
         "embedding": dict(embedding),

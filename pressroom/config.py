@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         default=300, alias="SOURCE_FETCH_TIMEOUT_SECONDS", ge=1
     )
 
+    # Which local sources (paths, file://, git over file://) a job may read: `any` (under
+    # SOURCE_ROOTS when set, else anywhere: development), `roots` (only under SOURCE_ROOTS;
+    # none set: no local source), `off` (none), `auto`: `roots` when API_TOKENS is set (a
+    # shared deployment), else `any`. See `resolved_local_sources`.
+    local_sources: Literal["auto", "any", "roots", "off"] = Field(
+        default="auto", alias="LOCAL_SOURCES"
+    )
     # Embeddings
     # "auto": OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the local hashing
     # embedder; see `resolved_embedding_provider`.
@@ -203,3 +210,12 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return (self.state_dir / "pgdata").resolve()
+    @property
+    def resolved_local_sources(self) -> Literal["any", "roots", "off"]:
+        """`LOCAL_SOURCES`, with `auto` (the default) resolved: `roots` when API_TOKENS is set
+        (anyone holding a token must not read the worker's disk), else `any`."""
+        if self.local_sources != "auto":
+            return self.local_sources
+        tokens = self.api_tokens.get_secret_value().strip(" ,") if self.api_tokens else ""
+        return "roots" if tokens else "any"
+

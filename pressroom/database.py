@@ -36,6 +36,7 @@ from pgvector.asyncpg import register_vector
 
 from pressroom import related
 from pressroom.models import MediaItem, Post, Section
+from pressroom.publication import PublishRefused
 from pressroom.revisions import RevisionOrder
 
 log = logging.getLogger(__name__)
@@ -598,6 +599,7 @@ async def load_revision_outcome(
     repo_url: str | None = None,
     dist_folder: str | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
+    output_key: str | None = None,
 ) -> LoadOutcome:
     """Load one revision of a site in one transaction, under the site's row lock.
 
@@ -621,19 +623,31 @@ async def load_revision_outcome(
         order = RevisionOrder.of(requested, job_id)
         if previous is not None and current_order > order:
             raise RevisionSuperseded(site, revision_id, previous, current_order)
+        # Under the site lock: a revision id never gets rows of another output (the fetch
+        # step refuses it early; this closes the race between two such jobs).
+        loaded_key = await conn.fetchval(
+            "SELECT output_key FROM revisions WHERE site_id = $1 AND revision_id = $2",
+            site,
+            revision_id,
+        )
+        if output_key and loaded_key and loaded_key != output_key:
+            raise PublishRefused(
+                f"revision {revision_id!r} of site {site!r} is already loaded from other "
+                "content or settings: use a new revisionId"
+            )
         await conn.execute(
             """
             INSERT INTO revisions (site_id, revision_id, job_id, state, embedding_provider,
                                    embedding_model, dimensions, requested_at, repo_url,
-                                   dist_folder)
-            VALUES ($1, $2, $3, 'loading', $4, $5, $6, $7, $8, $9)
+                                   dist_folder, output_key)
+            VALUES ($1, $2, $3, 'loading', $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (site_id, revision_id) DO UPDATE
             SET job_id = EXCLUDED.job_id, state = 'loading', created_at = now(),
                 committed_at = NULL, counts = '{}'::jsonb,
                 embedding_provider = EXCLUDED.embedding_provider,
                 embedding_model = EXCLUDED.embedding_model, dimensions = EXCLUDED.dimensions,
                 requested_at = EXCLUDED.requested_at, repo_url = EXCLUDED.repo_url,
-                dist_folder = EXCLUDED.dist_folder
+                dist_folder = EXCLUDED.dist_folder, output_key = EXCLUDED.output_key
             """,
             site,
             revision_id,
@@ -644,6 +658,7 @@ async def load_revision_outcome(
             order.requested_at,
             repo_url,
             dist_folder,
+            output_key,
         )
         for table in ("posts", "sections", "media"):
             await conn.execute(

@@ -184,6 +184,9 @@ class JobProgress(BaseModel):
     started_at: str | None = None
     result: dict[str, Any] | None = None
     failure: str | None = None
+    # The callback's delivery: {state: delivering|delivered|refused|undelivered, reason,
+    # attempts, status}; None when the job has no callback URL (or has not reached it).
+    callback: dict[str, Any] | None = None
 
 
 # --- step summaries (small: they travel through workflow history) ------------------------
@@ -227,6 +230,12 @@ class SourceSummary(BaseModel):
     revision_id: str
     # The content fingerprint of the snapshot ("r-" + hex), whatever id the revision gets.
     content_id: str = ""
+    # Everything that decides the revision's bytes, hashed (pressroom/publication.py), and
+    # what the task builds (`full` or `parse`). The derived revision id comes from the key.
+    output_key: str = ""
+    kind: str = "full"
+    # The revision is already published with this very output: the job reuses it.
+    already_published: bool = False
     files: int
     bytes: int
     posts_found: int
@@ -330,3 +339,7 @@ class PublishSummary(BaseModel):
     uploaded: int
     skipped: int = 0
     latest_updated: bool = True  # False: not asked to, or a later job's latest.json stays
+    # What the revision folder holds: the files this job built, or, when the revision was
+    # already published with the same output (`reused`), the files as published then.
+    published: list[ArtifactFile] = Field(default_factory=list)
+    reused: bool = False

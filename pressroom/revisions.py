@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from pressroom.publication import KIND_FULL, PublishRefused, kind_rank
 from pressroom.storage import StorageError, Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,12 +61,19 @@ class RevisionOrder:
 
 
 def latest_document(
-    *, site: str, revision_id: str, published_at: str, order: RevisionOrder
+    *,
+    site: str,
+    revision_id: str,
+    published_at: str,
+    order: RevisionOrder,
+    kind: str = KIND_FULL,
 ) -> dict[str, Any]:
-    """The body of `{distFolder}/latest.json`: it names the revision and its ordering key."""
+    """The body of `{distFolder}/latest.json`: it names the site, the revision, what kind of
+    revision it is (`full` or `parse`) and its ordering key."""
     return {
         "site": site,
         "revision": revision_id,
+        "kind": kind,
         "manifest": f"{revision_id}/manifest.json",
         "publishedAt": published_at,
         "requestedAt": iso(order.requested_at),
@@ -106,16 +114,24 @@ async def write_latest_if_newer(
     *,
     cache_control: str | None = None,
 ) -> bool:
-    """Write `doc` to `key` unless the `latest.json` there names a later job.
+    """Write `doc` to `key` unless the `latest.json` there names a later job, or a full
+    revision where `doc` names a parse-only one (a parse-only job never hides the site's
+    embeddings and database-backed revision).
 
     Takes the advisory lock itself (in the caller's transaction). Returns whether it wrote.
-    An equal key (the same job, retried) rewrites: the retry must be able to finish.
+    An equal key (the same job, retried) rewrites: the retry must be able to finish. A
+    pointer that names another site is never replaced (PublishRefused): folders are owned.
     """
     await lock_latest(conn, store, key)
     existing = await read_latest(store, key)
     if existing is not None:
+        owner = existing.get("site")
+        if owner and owner != doc.get("site"):
+            raise PublishRefused(
+                f"{key} belongs to site {owner!r}, not {doc.get('site')!r}", owner=str(owner)
+            )
         theirs = RevisionOrder.of(existing.get("requestedAt"), existing.get("jobId"))
-        if theirs > order:
+        if (kind_rank(existing.get("kind")), theirs) > (kind_rank(doc.get("kind")), order):
             return False
     await store.put_bytes(
         key, json.dumps(doc, indent=2).encode(), "application/json", cache_control=cache_control

@@ -212,3 +212,19 @@ CREATE TABLE IF NOT EXISTS image_descriptions (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (image_sha256, model, prompt_version)
 );
+
+-- Published data is never lost (issue 10). A published folder belongs to one site: the first
+-- job that publishes to (location, folder) claims it (pressroom/publication.py), and no other
+-- site may publish to it or to a folder nested inside or around it. `output_key` is the hash
+-- of everything that decides a revision's bytes: a revision id reused for other output is
+-- refused instead of being loaded over.
+CREATE TABLE IF NOT EXISTS published_folders (
+    location    text NOT NULL,  -- the artifact store: a directory or s3://bucket/prefix
+    folder      text NOT NULL,  -- the distFolder, normalised
+    site_id     text NOT NULL,
+    job_id      text NOT NULL DEFAULT '',  -- '' when adopted from an existing latest.json
+    claimed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (location, folder)
+);
+
+ALTER TABLE revisions ADD COLUMN IF NOT EXISTS output_key text;

@@ -11,6 +11,15 @@ content already copied). In archives a link whose target leaves the tree makes t
 unsafe (SourceError); a symlink inside the tree is skipped; a hard link inside the tree is
 extracted as a copy of its target (it carries real content).
 
+Hard-link policy for directories: a regular file with more than one link (st_nlink > 1) is
+left out and reported to the caller's `problems` list (a per-file error, the job goes on). A
+hard link is indistinguishable from its target, so a link placed in a local source could
+publish any file on the worker's filesystem; a checkout never contains one.
+
+File names: a name that is not valid UTF-8 cannot travel in JSON, Postgres or workflow
+history. `printable_path` gives its printable form (undecodable bytes as `\\xNN`) and
+`is_utf8_path` tells them apart; the fetch step reports such files and leaves them out.
+
 This module reads local sources only. Remote sources (http(s) archives, git, s3) and the
 source policy (allowed roots, buckets, network guard) live in `pressroom.fetchers`, which
 downloads into a staging directory and then materializes it with `materialize_source`.
@@ -31,13 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from pressroom.models import PostError
+
 __all__ = [
     "SourceError",
     "SourceFile",
     "SourceLimits",
     "compute_revision_id",
+    "is_utf8_path",
     "list_source_files",
     "materialize_source",
+    "printable_path",
     "redact_url",
 ]
 
@@ -111,14 +124,32 @@ def _scheme_of(repo_url: str) -> str:
 # --- entry point ---------------------------------------------------------------------------
 
 
-Fetcher = Callable[[str, Path, SourceLimits], Path]
+Fetcher = Callable[[str, Path, SourceLimits, list[PostError] | None], Path]
 
 
-def materialize_source(repo_url: str, dest: Path, limits: SourceLimits) -> Path:
+def printable_path(rel: str) -> str:
+    """`rel` as text that always encodes: bytes that are not UTF-8 (kept by os.fsdecode as
+    lone surrogates) become `\\xNN` escapes, e.g. `_posts/caf\\xe9.md`."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def is_utf8_path(rel: str) -> bool:
+    """False for a name with bytes that are not UTF-8 (see `printable_path`)."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def materialize_source(
+    repo_url: str, dest: Path, limits: SourceLimits, *, problems: list[PostError] | None = None
+) -> Path:
     """Copy or extract `repo_url` into `dest` (created here) and return the tree's root.
 
     An archive with a single top-level directory returns that directory (GitHub-style archives).
-    Raises SourceError for bad input; on failure `dest` is removed again.
+    Raises SourceError for bad input; on failure `dest` is removed again. Files left out one
+    by one (hard links in a directory) are appended to `problems` with the reason.
     """
     scheme = _scheme_of(repo_url)
     fetcher = _FETCHERS.get(scheme)
@@ -134,7 +165,7 @@ def materialize_source(repo_url: str, dest: Path, limits: SourceLimits) -> Path:
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        root = fetcher(repo_url, dest, limits)
+        root = fetcher(repo_url, dest, limits, problems)
         if not _has_markdown(root):
             raise SourceError(
                 f"no Markdown posts found in {redact_url(repo_url)!r} (no .md or .markdown files)"
@@ -172,12 +203,14 @@ def _local_path(repo_url: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def _fetch_local(repo_url: str, dest: Path, limits: SourceLimits) -> Path:
+def _fetch_local(
+    repo_url: str, dest: Path, limits: SourceLimits, problems: list[PostError] | None = None
+) -> Path:
     src = _local_path(repo_url)
     if not src.exists():
         raise SourceError(f"source not found: {src}")
     if src.is_dir():
-        _copy_tree(src, dest, limits)
+        _copy_tree(src, dest, limits, problems if problems is not None else [])
         return dest
     name = src.name.lower()
     if name.endswith((".tar.gz", ".tgz", ".tar")):
@@ -267,7 +300,7 @@ def _copy_stream(
             out.write(chunk)
 
 
-def _copy_tree(src: Path, dest: Path, limits: SourceLimits) -> None:
+def _copy_tree(src: Path, dest: Path, limits: SourceLimits, problems: list[PostError]) -> None:
     src = src.resolve()
     dest_resolved = dest.resolve()
     budget = _Budget(limits, str(src))
@@ -296,6 +329,16 @@ def _copy_tree(src: Path, dest: Path, limits: SourceLimits) -> None:
             if not stat.S_ISREG(st.st_mode):
                 continue  # symlinks (see module docstring), sockets, fifos, devices
             rel = (rel_dir / f).as_posix()
+            if st.st_nlink > 1:
+                problems.append(
+                    PostError(
+                        path=printable_path(rel),
+                        reason=f"refused: the file has {st.st_nlink} hard links, and a hard "
+                        "link in a local source could expose any file on the worker's "
+                        "filesystem (copy the file instead of linking it)",
+                    )
+                )
+                continue
             budget.add_file(rel)
             with path.open("rb") as fh:
                 _copy_stream(fh.read, dest / rel_dir / f, rel, budget)

@@ -53,6 +53,25 @@ def failure_reason(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
+def callback_failure(err: ActivityError) -> dict[str, Any]:
+    """{state, reason, attempts} of a callback that was not delivered: `refused` when the
+    receiver or the network guard said no for good, `undelivered` when the window closed."""
+    refused = False
+    attempts: int | None = None
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            refused = refused or cause.non_retryable
+            if attempts is None and cause.details and isinstance(cause.details[0], int):
+                attempts = cause.details[0]
+        cause = getattr(cause, "cause", None)
+    return {
+        "state": "refused" if refused else "undelivered",
+        "reason": failure_reason(err)[:1024],
+        "attempts": attempts,
+    }
+
+
 @workflow.defn(name="ProcessJob")
 class ProcessJob:
     @workflow.init
@@ -84,6 +103,9 @@ class ProcessJob:
         self._progress.started_at = _iso(started)
         self._set_state("running")
         result: dict[str, Any] = {"task": job.task, "site": job.site}
+        if job.ignored_fields:
+            # Older clients send fields this contract does not use: accepted, but said.
+            self._log(f"ignored request fields: {', '.join(job.ignored_fields)}")
         status = "completed"
         try:
             if plan is None:
@@ -207,6 +229,7 @@ class ProcessJob:
                     media_batches=parsed.media_batches,
                     embedding=embedding,
                     switch=not deferred,
+                    output_key=source.output_key,
                 ),
                 job,
             )
@@ -240,6 +263,8 @@ class ProcessJob:
                     embedding=embedding,
                     counts=dict(counts),
                     created_at=_iso(started),
+                    output_key=source.output_key,
+                    kind=source.kind,
                 ),
                 job,
             )
@@ -254,16 +279,26 @@ class ProcessJob:
                         files=files,
                         published_at=_iso(started),
                         update_latest=not deferred,
+                        output_key=source.output_key,
+                        kind=source.kind,
+                        artifacts=built.files,
                     ),
                     job,
                 )
+                # What the folder holds: this job's files, or those of the identical
+                # revision published before (a published revision is never rewritten).
+                held = published.published or built.files
                 result["artifacts"] = {
                     "base": published.base_url,
                     "latest": published.latest_url,
                     "latestUpdated": published.latest_updated,
-                    "files": {f.name: {"bytes": f.bytes, "sha256": f.sha256} for f in built.files},
+                    "reused": published.reused,
+                    "files": {f.name: {"bytes": f.bytes, "sha256": f.sha256} for f in held},
                 }
-                self._log(f"publish: {len(files)} files under {published.base_url}")
+                if published.reused:
+                    self._log(f"publish: revision {revision} was already published; kept as is")
+                else:
+                    self._log(f"publish: {len(files)} files under {published.base_url}")
                 size = sum(f.bytes for f in built.files)
                 metrics.published_bytes(workflow.metric_meter(), job.task, size)
 
@@ -408,13 +443,21 @@ class ProcessJob:
         # Retried with jittered backoff (and Retry-After) until delivered, refused for good
         # (410, 4xx) or the delivery window closes: one activity, so history does not grow.
         policy = plans.callback_policy(job.callback_window_seconds, job.heartbeat_seconds)
+        self._progress.callback = {"state": "delivering"}
         try:
-            await self._activity(
+            status = await self._activity(
                 PipelineActivities.send_callback, request, plans.CALLBACK, job, policy
             )
+            outcome: dict[str, Any] = {"state": "delivered", "status": status}
         except ActivityError as err:
             # The outcome stays readable from the workflow result and GET /jobs/{jobId}.
-            self._log(f"callback not delivered: {failure_reason(err)}")
+            outcome = callback_failure(err)
+            self._log(f"callback {outcome['state']}: {outcome['reason']}")
+            workflow.logger.warning(
+                "callback %s for job %s: %s", outcome["state"], job.job_id, outcome["reason"]
+            )
+        self._progress.callback = outcome
+        result["callback"] = outcome
 
     def _set_state(self, state: str) -> None:
         workflow.upsert_search_attributes([STATE.value_set(state)])

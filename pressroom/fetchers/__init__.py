@@ -2,8 +2,9 @@
 
 Dispatch:
 
-- a path, `file:///dir`, a local `.tar.gz`/`.zip`: pressroom.sources (copy or extract), the
-  resolved path under `SOURCE_ROOTS` when roots are configured;
+- a path, `file:///dir`, a local `.tar.gz`/`.zip`: pressroom.sources (copy or extract), when
+  the LOCAL_SOURCES policy accepts it (`local.allowed_local`: under `SOURCE_ROOTS` when roots
+  are configured or required);
 - any other http(s) URL (`…/x.tar.gz`, `…/x.zip`): `http_archive`, via the guarded session;
 - `https://…/repo.git[#ref]`, `git+https://…`, `file://…/repo.git[#ref]`, `git+file://…`,
   or any https/file URL with a `#ref`: `git`;
@@ -15,7 +16,9 @@ limits and safety checks (traversal, links, devices, bombs, sizes). Anything els
 `git://`, scp-like `git@host:repo`, `ext::`, option-shaped strings) is refused as bad input.
 
 Errors: `SourceError` (bad input, never retried) or `SourceUnavailable` (transient: network,
-5xx, time limit; Temporal retries it). Neither carries credentials from the URL.
+5xx, time limit; Temporal retries it). Neither carries credentials from the URL. Files left
+out one by one (hard links in a local directory) are appended to the caller's `problems`
+list, with a printable path and the reason: one such file never fails the fetch.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from aiohttp.abc import AbstractResolver
 from pressroom.config import Settings
 from pressroom.fetchers.git import fetch_git, is_git_url
 from pressroom.fetchers.http_archive import SourceUnavailable, download_archive
-from pressroom.fetchers.local import local_path, under_roots
+from pressroom.fetchers.local import LocalSources, allowed_local, local_path
+from pressroom.models import PostError
 from pressroom.netguard import NetworkPolicy, guarded_session
 from pressroom.sources import SourceError, SourceLimits, materialize_source, redact_url
 from pressroom.storage_s3 import S3Config
@@ -51,6 +55,7 @@ class FetchOptions:
     """The source policy and the clients' configuration, from settings."""
 
     source_roots: tuple[Path, ...] = ()
+    local_sources: LocalSources = "any"  # Settings.resolved_local_sources
     s3_buckets: tuple[str, ...] = ()
     timeout_s: float = 300
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
@@ -60,6 +65,7 @@ class FetchOptions:
     def from_settings(cls, settings: Settings) -> FetchOptions:
         return cls(
             source_roots=tuple(settings.source_roots),
+            local_sources=settings.resolved_local_sources,
             s3_buckets=tuple(settings.source_s3_buckets),
             timeout_s=float(settings.source_fetch_timeout_seconds),
             network=NetworkPolicy.from_settings(settings),
@@ -108,24 +114,30 @@ async def materialize_source_async(
     http: aiohttp.ClientSession | None = None,
     *,
     resolver: AbstractResolver | None = None,
+    problems: list[PostError] | None = None,
 ) -> Path:
     """Fetch `repo_url` under the policy in `options` and materialize it into `dest`.
 
     `http` should be a guarded session (pressroom.netguard); without one, a guarded session
-    is made for this call. `resolver` is a test seam for the git host check.
+    is made for this call. `resolver` is a test seam for the git host check. `problems`
+    receives the files left out one by one (see the module docstring).
     Returns the tree's root (see `pressroom.sources.materialize_source`).
     """
     options = options or FetchOptions()
     kind = source_kind(repo_url)
     if kind == "local":
-        path = under_roots(local_path(repo_url), options.source_roots)
-        return await asyncio.to_thread(materialize_source, str(path), dest, limits)
+        path = allowed_local(local_path(repo_url), options.source_roots, options.local_sources)
+        return await asyncio.to_thread(
+            materialize_source, str(path), dest, limits, problems=problems
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
     try:
         fetched = await _fetch_remote(kind, repo_url, staging, limits, options, http, resolver)
         try:
-            return await asyncio.to_thread(materialize_source, str(fetched), dest, limits)
+            return await asyncio.to_thread(
+                materialize_source, str(fetched), dest, limits, problems=problems
+            )
         except SourceError as exc:
             raise SourceError(f"{redact_url(repo_url)}: {exc}") from None
     finally:
@@ -157,6 +169,7 @@ async def _fetch_remote(
             limits,
             policy=options.network,
             roots=options.source_roots,
+            local_sources=options.local_sources,
             timeout_s=options.timeout_s,
             resolver=resolver,
         )

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver
 
 from pressroom.fetchers.http_archive import SourceUnavailable
-from pressroom.fetchers.local import local_path, under_roots
+from pressroom.fetchers.local import LocalSources, allowed_local, local_path
 from pressroom.netguard import DestinationRefused, NetworkPolicy
 from pressroom.sources import SourceError, SourceLimits, redact_url
 
@@ -188,8 +188,11 @@ async def fetch_git(
     roots: Sequence[Path],
     timeout_s: float,
     resolver: AbstractResolver | None = None,
+    local_sources: LocalSources = "any",
 ) -> Path:
-    """Fetch one ref of a git repository into `staging/repo` (working tree, plus `.git`)."""
+    """Fetch one ref of a git repository into `staging/repo` (working tree, plus `.git`).
+
+    `local_sources` is the LOCAL_SOURCES policy (fetchers.local): `off` refuses file://."""
     bare = url[4:] if url.lower().startswith("git+") else url
     base, ref = split_ref(bare)
     scheme = urlsplit(base).scheme.lower()
@@ -200,7 +203,7 @@ async def fetch_git(
     elif scheme == "file":
         if not roots:
             raise SourceError("git over file:// needs SOURCE_ROOTS to be configured")
-        path = under_roots(local_path(base), roots)
+        path = allowed_local(local_path(base), roots, local_sources)
         if not path.exists():
             raise SourceError(f"git repository not found: {path}")
         remote = path.as_uri()

@@ -88,6 +88,8 @@ def _build(
     counts: dict[str, int],
     created_at: str,
     related: Mapping[str, list[dict[str, Any]]] | None = None,
+    output_key: str = "",
+    kind: str = "full",
 ) -> list[ArtifactFile]:
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_posts_json(
@@ -124,6 +126,8 @@ def _build(
         counts=counts,
         embedding=embedding.model_dump() if embedding else {},
         created_at=created_at,
+        output_key=output_key,
+        kind=kind,
     )
     artifacts.write_manifest(out, manifest)
     return [
@@ -148,6 +152,8 @@ async def build_artifacts(
     scratch: Path,
     progress: Progress,
     related: Mapping[str, list[dict[str, Any]]] | None = None,
+    output_key: str = "",
+    kind: str = "full",
 ) -> ArtifactSummary:
     """Build the revision's JSON files. `related` (post id -> related posts, read from the
     database after the load) goes into posts.json; None (no database, e.g. parse-only)
@@ -177,6 +183,8 @@ async def build_artifacts(
         counts=counts,
         created_at=created_at,
         related=related,
+        output_key=output_key,
+        kind=kind,
     )
     progress(2, 3, "uploading to the work store")
     for f in files:

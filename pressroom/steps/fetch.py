@@ -2,6 +2,12 @@
 
 The snapshot is an uncompressed tar of only the files later steps read (Markdown and images),
 in sorted order, so every later step (on any worker) sees exactly the same tree.
+
+A file that cannot be part of the tree is left out and reported, never a failed fetch: a name
+that is not UTF-8 (listed with its printable form, `sources.printable_path`) and, in a local
+directory, a file with several hard links. The reports go to `WorkKeys.fetch_errors` (always
+written, so a retried fetch replaces them); the parse step puts them first in the job's
+errors.
 """
 
 from __future__ import annotations
@@ -14,17 +20,19 @@ import aiohttp
 
 from pressroom.fetchers import FetchOptions, materialize_source_async
 from pressroom.media import is_image_path
-from pressroom.models import SourceSummary
+from pressroom.models import PostError, SourceSummary
 from pressroom.posts import is_post_path
 from pressroom.sources import (
     SourceFile,
     SourceLimits,
     compute_revision_id,
+    is_utf8_path,
     list_source_files,
+    printable_path,
 )
 from pressroom.steps import Progress
 from pressroom.storage import Store
-from pressroom.workstore import WorkKeys
+from pressroom.workstore import WorkKeys, write_jsonl
 
 
 def _snapshot(root: Path, files: list[SourceFile], dest: Path) -> None:
@@ -53,9 +61,26 @@ async def fetch_source(
     """`options` is the source policy (roots, buckets, network allowlist, time limit) and
     `http` the guarded session remote archives are downloaded with (see pressroom.fetchers)."""
     progress(0, 3, "materialising source")
-    root = await materialize_source_async(repo_url, scratch / "src", limits, options, http)
+    problems: list[PostError] = []
+    root = await materialize_source_async(
+        repo_url, scratch / "src", limits, options, http, problems=problems
+    )
     files = await asyncio.to_thread(list_source_files, root)
-    relevant = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
+    wanted = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
+    relevant = [f for f in wanted if is_utf8_path(f.path)]
+    problems += [
+        PostError(
+            path=printable_path(f.path),
+            reason="file name is not valid UTF-8 (undecodable bytes shown as \\xNN); rename it",
+        )
+        for f in wanted
+        if not is_utf8_path(f.path)
+    ]
+    problems_path = scratch / "source-errors.jsonl"
+    await asyncio.to_thread(
+        write_jsonl, problems_path, (p.model_dump(mode="json") for p in problems)
+    )
+    await store.put_file(keys.fetch_errors, problems_path, "application/x-ndjson")
     progress(1, 3, f"{len(relevant)} files to snapshot")
     content_id = compute_revision_id(relevant)
     revision_id = client_revision or content_id

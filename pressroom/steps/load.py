@@ -145,6 +145,7 @@ async def load_database(
     keep: int | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
     default_lang: str = "english",
+    output_key: str | None = None,
 ) -> LoadSummary:
     """Load the revision (see `database.load_revision_outcome` for `switch`, `requested_at`
     and `before_commit`). A revision superseded by a later job's current one loads nothing
@@ -181,6 +182,7 @@ async def load_database(
                 repo_url=repo_url,
                 dist_folder=dist_folder,
                 before_commit=before_commit,
+                output_key=output_key,
             )
         except database.RevisionSuperseded as exc:
             progress(2, 2, "superseded")

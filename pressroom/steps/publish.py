@@ -1,16 +1,16 @@
 """Step 7, publish: copy the built artifacts under `{distFolder}/{revisionId}/`, then `latest.json`.
 
-The revision's files are immutable once written (same revision, same bytes), served with a
-long immutable cache lifetime; `latest.json` is written last, with a short one, so a reader
-that follows it always finds a complete revision. Uploads run concurrently (bounded), and a
-file already published with the same sha256 is skipped: a retried publish, or a second job
-for the same revision, uploads nothing it does not have to.
+A published revision is immutable (pressroom/publication.py): once its manifest is there,
+no job writes the folder again; a job with the same output reuses it, one with other output
+is refused. Revision files are served with a long immutable cache lifetime; `latest.json` is
+written last, with a short one, so a reader that follows it always finds a complete revision.
+Uploads run concurrently (bounded); the manifest goes last, and marks the revision published.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,17 @@ import asyncpg
 
 from pressroom.artifacts import MANIFEST_JSON
 from pressroom.faults import fault_point
-from pressroom.models import PublishSummary
+from pressroom.models import ArtifactFile, PublishSummary
+from pressroom.publication import (
+    PublishRefused,
+    claim_folder,
+    latest_key,
+    manifest_key,
+    publish_lock_name,
+    published_manifest,
+    revision_prefix,
+    same_output,
+)
 from pressroom.revisions import RevisionOrder, latest_document, write_latest_if_newer
 from pressroom.steps import Progress
 from pressroom.storage import Store, sha256_file
@@ -31,41 +41,35 @@ REVISION_CACHE_CONTROL = "public, max-age=31536000, immutable"
 LATEST_CACHE_CONTROL = "public, max-age=60"
 
 
-def latest_key(dist_folder: str) -> str:
-    return f"{dist_folder}/latest.json"
+async def _needs_upload(store: Store, src_key: str, dest_key: str) -> bool:
+    """False when `dest_key` already holds these bytes (a retried publish of this revision).
 
-
-def revision_prefix(dist_folder: str, revision_id: str) -> str:
-    return f"{dist_folder}/{revision_id}"
-
-
-# What a manifest says about the revision's content. The rest (created_at, and counts such
-# as embeddings computed vs reused) describes the job that built it, and differs per job.
-_MANIFEST_CONTENT = ("format", "site", "revision", "embedding", "files")
-
-
-def _comparable_manifest(raw: bytes) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    return {key: doc.get(key) for key in _MANIFEST_CONTENT}
-
-
-async def _needs_upload(store: Store, src_key: str, dest_key: str, name: str) -> bool:
-    """False when `dest_key` already holds this artifact (retries, re-runs of a revision)."""
+    Only called while the revision has no manifest, i.e. is not published yet: a file of an
+    unpublished folder may be replaced, a published revision's never is.
+    """
     dest = await store.stat(dest_key)
     if dest is None:
         return True
-    if name == MANIFEST_JSON:
-        # Same files (by sha256) and model: the revision is already published as it is, and
-        # the first publication's manifest stands.
-        ours = _comparable_manifest(await store.get_bytes(src_key))
-        return ours is None or ours != _comparable_manifest(await store.get_bytes(dest_key))
     src = await store.stat(src_key)
     return src is None or src.sha256 is None or src.sha256 != dest.sha256
+
+
+async def _published_files(
+    store: Store, dist_folder: str, revision_id: str, manifest: dict[str, Any]
+) -> list[ArtifactFile]:
+    """What an already published revision holds, as its manifest lists it (and the manifest)."""
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    files = [
+        ArtifactFile(name=name, bytes=int(meta.get("bytes", 0)), sha256=str(meta.get("sha256")))
+        for name, meta in sorted(listed.items())
+        if isinstance(meta, dict)
+    ]
+    key = manifest_key(dist_folder, revision_id)
+    raw = await store.get_bytes(key)
+    files.append(
+        ArtifactFile(name=MANIFEST_JSON, bytes=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+    )
+    return files
 
 
 async def upload_revision(
@@ -93,7 +97,7 @@ async def upload_revision(
         nonlocal done, uploaded
         src_key, dest_key = keys.artifact(name), f"{prefix}/{name}"
         async with gate:
-            if await _needs_upload(store, src_key, dest_key, name):
+            if await _needs_upload(store, src_key, dest_key):
                 local = scratch / name
                 await store.get_file(src_key, local)
                 digest = await asyncio.to_thread(sha256_file, local)
@@ -128,65 +132,85 @@ async def upload_revision(
 async def publish_artifacts(
     store: Store,
     keys: WorkKeys,
+    pool: asyncpg.Pool,
     *,
     site: str,
+    job_id: str,
     dist_folder: str,
     revision_id: str,
-    files: list[str],
+    output_key: str,
+    kind: str,
+    files: list[ArtifactFile],
     published_at: str,
     scratch: Path,
     progress: Progress,
     update_latest: bool = True,
     order: RevisionOrder | None = None,
-    pool: asyncpg.Pool | None = None,
     concurrency: int = 8,
 ) -> PublishSummary:
-    """Upload the revision's files, then (with `update_latest`) `latest.json`. Given the
-    job's `order` and a `pool` for the lock, `latest.json` is written only if the one there
-    does not name a later job (see `pressroom.revisions`)."""
+    """Publish the revision's files under `{dist_folder}/{revision_id}/`, then (with
+    `update_latest`) `latest.json`, if the job's `order` and kind put it ahead of the one there.
+
+    The folder must belong to `site` (claimed on first use). A revision already published
+    with the same output key is reused as it is: nothing is uploaded and the summary lists the
+    published files. One published with another output key is refused (PublishRefused).
+    Publishers of one revision folder are serialised by a Postgres advisory lock.
+    """
+    order = order or RevisionOrder.of(None, job_id)
     prefix = revision_prefix(dist_folder, revision_id)
-    uploaded = await upload_revision(
-        store, keys, prefix, files, scratch, progress, concurrency=concurrency
-    )
-    latest = {
-        "site": site,
-        "revision": revision_id,
-        "manifest": f"{revision_id}/manifest.json",
-        "publishedAt": published_at,
-    }
-    await fault_point("publish:before-latest")
-    written = False
-    if update_latest and order is not None and pool is not None:
-        latest = latest_document(
-            site=site, revision_id=revision_id, published_at=published_at, order=order
-        )
-        async with pool.acquire() as conn, conn.transaction():
-            written = await write_latest_if_newer(
-                conn,
-                store,
-                latest_key(dist_folder),
-                latest,
-                order,
-                cache_control=LATEST_CACHE_CONTROL,
+    names = [f.name for f in files]
+    async with pool.acquire() as conn:
+        await claim_folder(conn, store, dist_folder, site, job_id)
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                publish_lock_name(store, dist_folder, revision_id),
             )
-    elif update_latest:
-        await store.put_bytes(
-            latest_key(dist_folder),
-            json.dumps(latest, indent=2).encode(),
-            "application/json",
-            cache_control=LATEST_CACHE_CONTROL,
-        )
-        written = True
+            manifest = await published_manifest(store, dist_folder, revision_id)
+            if manifest is not None and not same_output(manifest, output_key):
+                raise PublishRefused(
+                    f"revision {revision_id!r} is already published under {dist_folder!r} "
+                    "with other content or settings; published revisions are immutable"
+                )
+            if manifest is not None:
+                published = await _published_files(store, dist_folder, revision_id, manifest)
+                uploaded = 0
+            else:
+                uploaded = await upload_revision(
+                    store, keys, prefix, names, scratch, progress, concurrency=concurrency
+                )
+                published = files
+        await fault_point("publish:before-latest")
+        written = False
+        if update_latest:
+            latest = latest_document(
+                site=site,
+                revision_id=revision_id,
+                published_at=published_at,
+                order=order,
+                kind=kind,
+            )
+            async with conn.transaction():
+                written = await write_latest_if_newer(
+                    conn,
+                    store,
+                    latest_key(dist_folder),
+                    latest,
+                    order,
+                    cache_control=LATEST_CACHE_CONTROL,
+                )
     progress(
-        len(files) + 1,
-        len(files) + 1,
+        len(names) + 1,
+        len(names) + 1,
         "latest.json written" if written else "latest.json left as is",
     )
     return PublishSummary(
         base_url=store.url_for(prefix),
         latest_url=store.url_for(latest_key(dist_folder)),
-        files=[f"{prefix}/{name}" for name in files],
+        files=[f"{prefix}/{name}" for name in names],
         uploaded=uploaded + int(written),
-        skipped=len(files) - uploaded,
+        skipped=len(names) - uploaded,
         latest_updated=written,
+        published=published,
+        reused=manifest is not None,
     )

@@ -22,7 +22,8 @@ from pressroom.faults import fault_point
 from pressroom.models import SwitchSummary
 from pressroom.revisions import RevisionOrder, latest_document, write_latest_if_newer
 from pressroom.steps import Progress
-from pressroom.steps.publish import LATEST_CACHE_CONTROL, latest_key
+from pressroom.publication import latest_key
+from pressroom.steps.publish import LATEST_CACHE_CONTROL
 from pressroom.storage import Store
 
 
