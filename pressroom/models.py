@@ -192,9 +192,6 @@ class JobProgress(BaseModel):
 # --- step summaries (small: they travel through workflow history) ------------------------
 
 MAX_INLINE_ERRORS = 50  # errors beyond this are counted and kept in the work store only
-
-
-class EmbeddingInfo(BaseModel):
 # Each inline list (errors, skipped, warnings) also stops at this many bytes of paths and
 # reasons, so three full lists stay well under the 64 KiB payload budget of a step result.
 MAX_INLINE_ERROR_BYTES = 16 * 1024
@@ -220,6 +217,9 @@ def inline_errors(
         out.append(item)
         used += size
     return out
+
+
+class EmbeddingInfo(BaseModel):
     provider: str
     model: str
     dimensions: int
@@ -243,6 +243,11 @@ class SourceSummary(BaseModel):
 
 
 class ParseSummary(BaseModel):
+    """The parse step's result. The inline lists are the first entries that fit
+    `inline_errors` (count and bytes); the full lists are JSON lines in the work store:
+    `WorkKeys.errors`, `.warnings` and `.skipped` (read them with
+    `workstore.read_post_errors`)."""
+
     posts: int
     sections: int
     media: int
@@ -251,27 +256,13 @@ class ParseSummary(BaseModel):
     # Files that are not in the revision: unreadable, duplicate ids, bad names, hard links.
     errors: list[PostError] = Field(default_factory=list)
     error_count: int = 0
-    text_batches: int = 0
-    media_batches: int = 0
-    """The parse step's result. The inline lists are the first entries that fit
-    `inline_errors` (count and bytes); the full lists are JSON lines in the work store:
-    `WorkKeys.errors`, `.warnings` and `.skipped` (read them with
-    `workstore.read_post_errors`)."""
-
-    embedding: EmbeddingInfo | None = None  # the parsing worker's embedder, for later steps
-
-
-class EmbedSummary(BaseModel):
-    kind: str  # "text" | "media"
-    batch: int
-    inputs: int
     # Posts kept with a field cut to its documented cap (posts.FIELD_CAPS); the job completes.
     warnings: list[PostError] = Field(default_factory=list)
     warning_count: int = 0
-    computed: int
-    reused: int
-    embedding: EmbeddingInfo
-    # Inputs the provider refused (a per-input 400): they get no vector. `failures` holds at
+    text_batches: int = 0
+    media_batches: int = 0
+    embedding: EmbeddingInfo | None = None  # the parsing worker's embedder, for later steps
+
     @model_validator(mode="after")
     def _bounded_lists(self) -> ParseSummary:
         # Whoever builds a summary, it never carries more than the inline budget.
@@ -282,6 +273,15 @@ class EmbedSummary(BaseModel):
                 setattr(self, name, bounded)
         return self
 
+
+class EmbedSummary(BaseModel):
+    kind: str  # "text" | "media"
+    batch: int
+    inputs: int
+    computed: int
+    reused: int
+    embedding: EmbeddingInfo
+    # Inputs the provider refused (a per-input 400): they get no vector. `failures` holds at
     # most MAX_INLINE_ERRORS of them (path or section id + reason); `failed` counts them all.
     failed: int = 0
     failures: list[PostError] = Field(default_factory=list)
