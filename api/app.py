@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import asyncpg
 from aiohttp import web
 from temporalio.client import Client
 from yarl import URL
@@ -32,6 +33,9 @@ from api.requests import SAFE_ID, BadRequest, ignored_fields, job_input, parse_j
 from pressroom.config import Settings
 from pressroom.db_pool import Database
 from pressroom.embeddings.base import Embedder
+from pressroom.models import JobInput
+from pressroom.publication import PublishRefused, folder_conflict
+from pressroom.storage import store_location
 from workflows.client import connect_client
 
 log = logging.getLogger("pressroom.api")
@@ -64,6 +68,17 @@ async def process(request: web.Request) -> web.Response:
             ", ".join(ignored),
             extra={"jobId": job.job_id, "ignored": ignored},
         )
+    refused = await _folder_refusal(request.app, settings, job)
+    if refused is not None:
+        return _json(
+            409,
+            {
+                "error": str(refused),
+                "field": "data.distFolder",
+                "owner": refused.owner,
+                "jobId": job.job_id,
+            },
+        )
     try:
         started = await start_job(request.app[CLIENT_KEY], job, settings.temporal_task_queue)
     except JobConflict as conflict:
@@ -91,6 +106,25 @@ async def process(request: web.Request) -> web.Response:
     if ignored_count > len(ignored):
         reply["ignoredCount"] = ignored_count
     return _json(202, reply)
+
+
+async def _folder_refusal(
+    app: web.Application, settings: Settings, job: JobInput
+) -> PublishRefused | None:
+    """Another site's claim on the job's folder (or one nested with it), from Postgres.
+
+    The job's fetch step checks (and claims) again, so a database the API cannot reach only
+    moves the refusal from this answer to the job's failure, before anything is published.
+    """
+    try:
+        pool = await app[search_api.SEARCH_DB_KEY].pool()
+        async with pool.acquire() as conn:
+            return await folder_conflict(
+                conn, store_location(settings.artifacts_location), job.dist_folder, job.site
+            )
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("folder ownership not checked (database unavailable): %s", exc)
+        return None
 
 
 def _ended_body(job_id: str, ended: JobEnded) -> dict[str, Any]:

@@ -169,6 +169,7 @@ def _job_view(
             revision=progress.revision_id,
             result=progress.result,
             failure=progress.failure,
+            callback=progress.callback,
         )
     if status == "running" and progress is not None and progress.state == "pending":
         view["state"] = "pending"

@@ -75,7 +75,8 @@ class JobData(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     repoUrl: str = Field(min_length=1, max_length=4096)
-    distFolder: str = Field(default="dist", min_length=1, max_length=256)
+    # None: the site's own folder (`{site}`), so two sites never share one by default.
+    distFolder: str | None = Field(default=None, min_length=1, max_length=256)
     site: str | None = Field(default=None, pattern=SAFE_ID)
     revisionId: str | None = Field(default=None, pattern=SAFE_ID)
 
@@ -86,7 +87,9 @@ class JobData(BaseModel):
 
     @field_validator("distFolder")
     @classmethod
-    def _dist_folder(cls, value: str) -> str:
+    def _dist_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if value.startswith("/"):
             raise ValueError("must be a relative path (no leading '/')")
         parts = PurePosixPath(value).parts
@@ -283,18 +286,25 @@ def default_site(repo_url: str) -> str:
     return name or "default"
 
 
+def default_dist_folder(site: str) -> str:
+    """A site's own published folder, used when the request names none: its id (a `:` in
+    the id, which folder names do not allow, becomes `-`)."""
+    return site.replace(":", "-")
+
+
 def job_input(request: JobRequest, body: dict[str, Any], settings: Settings) -> JobInput:
     data = request.data
     # URL credentials are sealed, never put in the workflow input as is (pressroom/sealing.py).
     repo_url, repo_sealed = sealing.split(data.repoUrl, settings)
     callback_url, callback_sealed = sealing.split(request.callbackUrl, settings)
+    site = data.site or default_site(repo_url or data.repoUrl)
     return JobInput(
         job_id=request.jobId,
         task=request.task,
         repo_url=repo_url or data.repoUrl,
         repo_url_sealed=repo_sealed,
-        dist_folder=data.distFolder,
-        site=data.site or default_site(repo_url or data.repoUrl),
+        dist_folder=data.distFolder or default_dist_folder(site),
+        site=site,
         revision_id=data.revisionId,
         callback_url=callback_url,
         callback_url_sealed=callback_sealed,

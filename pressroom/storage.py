@@ -204,6 +204,17 @@ async def open_store(url: str, settings: Settings | None = None) -> AsyncIterato
     yield LocalStore(Path(path))
 
 
+def store_location(url: str) -> str:
+    """The `location` the store opened from `url` will have, without opening it: what
+    Postgres records published folders under (pressroom/publication.py)."""
+    if url.startswith("s3://"):
+        # As S3Store names itself (parsed here so the API need not load boto).
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    return str(Path(url.removeprefix("file://")).resolve())
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
     with path.open("rb") as fh:
