@@ -12,6 +12,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Video hosts whose players blogs embed (IFRAME_HOSTS); pressroom.markdown's default too.
+DEFAULT_IFRAME_HOSTS = (
+    "www.youtube-nocookie.com",
+    "youtube-nocookie.com",
+    "www.youtube.com",
+    "youtube.com",
+    "player.vimeo.com",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
@@ -65,6 +74,13 @@ class Settings(BaseSettings):
     source_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, alias="SOURCE_ROOTS"
     )
+    # Which local sources (paths, file://, git over file://) a job may read: `any` (under
+    # SOURCE_ROOTS when set, else anywhere: development), `roots` (only under SOURCE_ROOTS;
+    # none set: no local source), `off` (none), `auto`: `roots` when API_TOKENS is set (a
+    # shared deployment), else `any`. See `resolved_local_sources`.
+    local_sources: Literal["auto", "any", "roots", "off"] = Field(
+        default="auto", alias="LOCAL_SOURCES"
+    )
     # Buckets that s3:// sources may name; empty: s3:// sources are refused.
     source_s3_buckets: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="SOURCE_S3_BUCKETS"
@@ -74,13 +90,6 @@ class Settings(BaseSettings):
         default=300, alias="SOURCE_FETCH_TIMEOUT_SECONDS", ge=1
     )
 
-    # Which local sources (paths, file://, git over file://) a job may read: `any` (under
-    # SOURCE_ROOTS when set, else anywhere: development), `roots` (only under SOURCE_ROOTS;
-    # none set: no local source), `off` (none), `auto`: `roots` when API_TOKENS is set (a
-    # shared deployment), else `any`. See `resolved_local_sources`.
-    local_sources: Literal["auto", "any", "roots", "off"] = Field(
-        default="auto", alias="LOCAL_SOURCES"
-    )
     # Embeddings
     # "auto": OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the local hashing
     # embedder; see `resolved_embedding_provider`.
@@ -106,6 +115,13 @@ class Settings(BaseSettings):
     # source-wide MAX_FILE_BYTES still refuses the whole job above its own limit.
     max_post_bytes: int = Field(default=8 * 1024 * 1024, alias="MAX_POST_BYTES", ge=1)
     include_drafts: bool = Field(default=False, alias="INCLUDE_DRAFTS")
+    # Post HTML is cleaned with nh3 (Ammonia) under a blog allowlist; false keeps it verbatim
+    # (scripts included): only for a trusted single-owner site.
+    sanitize_html: bool = Field(default=True, alias="SANITIZE_HTML")
+    # Hosts an <iframe> in a post may load (https only); others lose their src.
+    iframe_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_IFRAME_HOSTS), alias="IFRAME_HOSTS"
+    )
     # Child processes the parse step uses for a large repository (2,000+ posts); 1: parse
     # in the worker process only. Each child holds ~50 MB while the step runs.
     parse_processes: int = Field(default=2, alias="PARSE_PROCESSES", ge=1, le=32)
@@ -176,7 +192,9 @@ class Settings(BaseSettings):
         default=30, alias="WORKER_SHUTDOWN_GRACE_SECONDS", ge=0
     )
 
-    @field_validator("network_allowlist", "source_roots", "source_s3_buckets", mode="before")
+    @field_validator(
+        "network_allowlist", "source_roots", "source_s3_buckets", "iframe_hosts", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         # The environment gives "a, b,c"; Python callers may pass a list directly.
@@ -192,6 +210,15 @@ class Settings(BaseSettings):
         if provider in ("", "auto"):
             return "openai" if self.openai_api_key or self.openai_base_url else "hashing"
         return provider
+
+    @property
+    def resolved_local_sources(self) -> Literal["any", "roots", "off"]:
+        """`LOCAL_SOURCES`, with `auto` (the default) resolved: `roots` when API_TOKENS is set
+        (anyone holding a token must not read the worker's disk), else `any`."""
+        if self.local_sources != "auto":
+            return self.local_sources
+        tokens = self.api_tokens.get_secret_value().strip(" ,") if self.api_tokens else ""
+        return "roots" if tokens else "any"
 
     @property
     def image_descriptions_enabled(self) -> bool:
@@ -210,12 +237,3 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return (self.state_dir / "pgdata").resolve()
-    @property
-    def resolved_local_sources(self) -> Literal["any", "roots", "off"]:
-        """`LOCAL_SOURCES`, with `auto` (the default) resolved: `roots` when API_TOKENS is set
-        (anyone holding a token must not read the worker's disk), else `any`."""
-        if self.local_sources != "auto":
-            return self.local_sources
-        tokens = self.api_tokens.get_secret_value().strip(" ,") if self.api_tokens else ""
-        return "roots" if tokens else "any"
-

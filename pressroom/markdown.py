@@ -3,7 +3,8 @@
 Owns the markdown-it-py setup, the template pre-pass (Jekyll Liquid and Hugo shortcodes are
 resolved or dropped before Markdown sees them, as the site generators do), kramdown
 attribute lists, GitHub-style heading anchors, plain-text extraction from the token
-stream (raw HTML through html.parser) and resolving image sources to repo paths.
+stream (raw HTML through html.parser), resolving image sources to repo paths, and
+sanitising the rendered HTML (`sanitize_html`, nh3/Ammonia under an allowlist for blogs).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
+import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
@@ -26,9 +28,12 @@ from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
+from pressroom.config import DEFAULT_IFRAME_HOSTS
 from pressroom.models import ImageRef, Link
 
 __all__ = [
+    "DEFAULT_IFRAME_HOSTS",
+    "HtmlPolicy",
     "MarkdownError",
     "MdSection",
     "RenderedMarkdown",
@@ -36,11 +41,15 @@ __all__ = [
     "expand_templates",
     "render",
     "resolve_image",
+    "sanitize_html",
     "slugify",
 ]
 
 
 MAX_NESTING = 100  # block levels (a list is two: list + item); markdown-it's own default
+# A heading anchor is cut to this many characters: it is part of every section id, and a
+# heading of a megabyte would otherwise make an id (and URL fragment) of a megabyte.
+MAX_ANCHOR_CHARS = 200
 
 
 class MarkdownError(ValueError):
@@ -325,7 +334,7 @@ def _assign_anchors(tokens: list[Token], headings: dict[int, str]) -> dict[int, 
     anchors: dict[int, str] = {}
     # Explicit ids first, so a generated slug never steals one that the site links to.
     for i in sorted(headings, key=lambda i: (i not in explicit, i)):
-        base = explicit.get(i) or slugify(headings[i]) or "section"
+        base = (explicit.get(i) or slugify(headings[i]))[:MAX_ANCHOR_CHARS] or "section"
         anchor, n = base, 0
         while anchor in taken:
             n += 1
@@ -582,6 +591,82 @@ class _HtmlText(HTMLParser):
 
 
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+
+
+# --- HTML sanitising --------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class HtmlPolicy:
+    """How a post's HTML is cleaned: `sanitize` off keeps it verbatim (SANITIZE_HTML=false,
+    for trusted single-owner sites); `iframe_hosts` are the hosts an iframe may load."""
+
+    sanitize: bool = True
+    iframe_hosts: tuple[str, ...] = DEFAULT_IFRAME_HOSTS
+
+
+# Ammonia's defaults (formatting, lists, tables, figures, details, code...) plus what the
+# renderer and blogs add: footnote sections, task-list checkboxes, video iframes.
+_SAFE_TAGS = frozenset(nh3.ALLOWED_TAGS | {"section", "iframe", "input"})
+_SAFE_ATTRIBUTES: dict[str, set[str]] = {
+    # id: heading anchors and footnotes; class: code highlighting, kramdown's `{: .note}`.
+    "*": {"id", "class", "title", "lang", "dir"},
+    "a": {"href", "hreflang", "rel", "title"},
+    "img": {"src", "alt", "title", "width", "height", "loading", "align"},
+    "iframe": {
+        "src", "width", "height", "title", "allow", "allowfullscreen", "frameborder",
+        "loading", "referrerpolicy",
+    },
+    "input": {"checked"},
+    "ol": {"start", "reversed", "type"},
+    "li": {"value"},
+    "th": {"style", "colspan", "rowspan", "align", "scope", "headers"},
+    "td": {"style", "colspan", "rowspan", "align", "headers"},
+    "col": {"span", "align"},
+    "colgroup": {"span", "align"},
+    "time": {"datetime"},
+    "details": {"open"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "abbr": {"title"},
+    "bdo": {"dir"},
+}  # fmt: skip
+
+
+def sanitize_html(fragment: str, policy: HtmlPolicy) -> str:
+    """`fragment` cleaned under the blog allowlist (nh3, the Ammonia binding).
+
+    Scripts, styles, event handlers, `javascript:` URLs, forms and unknown tags go; what
+    blogs use stays (tables with cell alignment, code with its language class, figures,
+    images, links with their rel, heading ids, details/summary, footnotes, task lists).
+    An iframe keeps its `src` only for an https URL on one of `policy.iframe_hosts`.
+    """
+    if not policy.sanitize:
+        return fragment
+    hosts = frozenset(h.lower() for h in policy.iframe_hosts)
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "iframe" and attribute == "src":
+            try:
+                url = urlsplit(value.strip())
+            except ValueError:
+                return None
+            return value if url.scheme == "https" and (url.hostname or "") in hosts else None
+        return value
+
+    return nh3.clean(
+        fragment,
+        tags=set(_SAFE_TAGS),
+        attributes=_SAFE_ATTRIBUTES,
+        attribute_filter=keep,
+        # An author's rel (nofollow, me) is kept; nothing here opens a new window.
+        link_rel=None,
+        # Task-list checkboxes only, never a form field.
+        tag_attribute_values={"input": {"type": {"checkbox"}}},
+        set_tag_attribute_values={"input": {"disabled": "disabled"}},
+        filter_style_properties={"text-align"},
+    )
 
 
 # --- image paths ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The media index: which files are images, their type, size, hash and pixel dimensions, and
-which posts reference them with what alt text.
+which posts reference them with what alt text, and which image files name one path twice
+(`unique_media_paths`).
 
 Dimensions come from headers only (Pillow's lazy `Image.open`, the SVG root element), so
 indexing never decodes full images. Bad image bytes never raise: the file is still listed,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
 import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
@@ -17,9 +19,15 @@ from xml.parsers.expat import ExpatError, ParserCreate
 
 from PIL import Image
 
-from pressroom.models import MediaItem, MediaRef, Post
+from pressroom.models import MediaItem, MediaRef, Post, PostError
 
-__all__ = ["IMAGE_MIME_TYPES", "attach_references", "describe_image", "is_image_path"]
+__all__ = [
+    "IMAGE_MIME_TYPES",
+    "attach_references",
+    "describe_image",
+    "is_image_path",
+    "unique_media_paths",
+]
 
 IMAGE_MIME_TYPES: dict[str, str] = {
     ".png": "image/png",
@@ -60,6 +68,33 @@ class _UnsafeXml(Exception):
 def is_image_path(rel_path: str) -> bool:
     """True for png, jpg/jpeg, gif, webp and svg files (by extension, any case)."""
     return PurePosixPath(rel_path).suffix.lower() in IMAGE_MIME_TYPES
+
+
+def unique_media_paths(paths: Iterable[str]) -> tuple[list[str], list[PostError]]:
+    """The image files to index, and a per-media error for each file whose path another file
+    names once backslashes are read as separators (`img/a.png` and `img\\a.png` are one
+    file on Windows, and a post linking either could mean both).
+
+    As with post ids (posts.unique_post_paths), the first in sorted path order is kept and
+    the error names both files.
+    """
+    owners: dict[str, str] = {}
+    kept: list[str] = []
+    errors: list[PostError] = []
+    for path in sorted(paths):
+        key = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
+        first = owners.setdefault(key, path)
+        if first == path:
+            kept.append(path)
+        else:
+            errors.append(
+                PostError(
+                    path=path,
+                    reason=f"duplicate media path {key!r}: {first!r} names the same file and "
+                    f"is kept (the first file in path order wins); rename or remove one of them",
+                )
+            )
+    return kept, errors
 
 
 def describe_image(rel_path: str, data: bytes) -> MediaItem:

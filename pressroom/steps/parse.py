@@ -1,9 +1,16 @@
 """Step 2, parse: posts and media from the snapshot, plus the embedding input batches.
 
-Writes `posts.jsonl`, `media.jsonl`, `errors.jsonl` and `embed/{text,media}-NNNNN.jsonl` to
-the work store. Embedding inputs are written in the same order as sections appear in
-`posts.jsonl` (and media in `media.jsonl`), so the load step can zip them back together
-without holding either in memory.
+Writes `posts.jsonl`, `media.jsonl`, the per-file reports (`errors.jsonl`, `warnings.jsonl`,
+`skipped.jsonl`; see pressroom.workstore) and `embed/{text,media}-NNNNN.jsonl` to the work
+store. Embedding inputs are written in the same order as sections appear in `posts.jsonl`
+(and media in `media.jsonl`), so the load step can zip them back together without holding
+either in memory.
+
+One bad file is one entry in `errors.jsonl`, never a failed step: the fetch step's file
+errors (names that are not UTF-8, hard links) come first, then files whose post id (or
+media path) another file already has (`posts.unique_post_paths`), then posts that do not
+parse. The summary carries the first of each list within the inline budget
+(models.inline_errors) and the full counts.
 """
 
 from __future__ import annotations
@@ -14,21 +21,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pressroom.config import Settings
 from pressroom.embeddings.inputs import input_sha256, media_input
-from pressroom.media import describe_image, is_image_path
-from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError
-from pressroom.posts import is_post_path
+from pressroom.markdown import HtmlPolicy
+from pressroom.media import describe_image, is_image_path, unique_media_paths
+from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError, inline_errors
+from pressroom.posts import is_post_path, unique_post_paths
 from pressroom.steps import Progress
 from pressroom.steps.parse_part import PartSummary, Snapshot, parse_one, part_path
 from pressroom.steps.parse_pool import parse_parts
 from pressroom.storage import Store
-from pressroom.workstore import WorkKeys, read_jsonl, write_jsonl
+from pressroom.workstore import WorkKeys, read_jsonl, read_post_errors, write_jsonl
 
 # From this many posts the parse also runs in child processes (PARSE_PROCESSES in all, this
 # one included): below it, starting one (~0.3 s) costs more than the second core saves.
 PROCESS_POOL_MIN_POSTS = 2000
 
-__all__ = ["parse_one", "parse_source"]
+__all__ = ["html_policy_for", "parse_one", "parse_source"]
+
+
+def html_policy_for(settings: Settings) -> HtmlPolicy:
+    """The HTML policy of SANITIZE_HTML and IFRAME_HOSTS."""
+    return HtmlPolicy(
+        sanitize=settings.sanitize_html, iframe_hosts=tuple(settings.iframe_hosts)
+    )
 
 
 def _media_inputs(media: list[MediaItem]) -> Iterator[dict[str, Any]]:
@@ -129,14 +145,20 @@ async def parse_source(
     max_post_bytes: int | None = None,
     keep_images: bool = False,
     processes: int = 1,
+    html_policy: HtmlPolicy | None = None,
 ) -> ParseSummary:
     """Parse the snapshot, streaming: posts go to disk as they are parsed, never all in memory.
 
     With `processes` > 1 and at least PROCESS_POOL_MIN_POSTS posts, the posts are parsed in
     that many slices, one here and the others in child processes (parse_pool).
+    `html_policy` None: the policy of the environment's settings (SANITIZE_HTML,
+    IFRAME_HOSTS); a caller holding the worker's Settings passes `html_policy_for(settings)`.
     """
+    if html_policy is None:
+        html_policy = html_policy_for(Settings())
     tar_path = scratch / "source.tar"
     await store.get_file(keys.source, tar_path)
+    fetch_errors = await read_post_errors(store, keys.fetch_errors, scratch / "fetch-errors")
     with Snapshot(tar_path) as snapshot:
         return await _parse_snapshot(
             store,
@@ -150,6 +172,8 @@ async def parse_source(
             max_post_bytes=max_post_bytes,
             keep_images=keep_images,
             processes=processes,
+            html_policy=html_policy,
+            fetch_errors=fetch_errors,
         )
 
 
@@ -166,16 +190,21 @@ async def _parse_snapshot(
     max_post_bytes: int | None,
     keep_images: bool,
     processes: int,
+    html_policy: HtmlPolicy,
+    fetch_errors: list[PostError],
 ) -> ParseSummary:
     names = snapshot.names()
-    post_paths = [n for n in names if is_post_path(n)]
-    image_paths = [n for n in names if is_image_path(n)]
+    post_paths, duplicate_posts = unique_post_paths(n for n in names if is_post_path(n))
+    image_paths, duplicate_media = unique_media_paths(n for n in names if is_image_path(n))
+    # Errors found before parsing, in the order the full list gives them.
+    early = [*fetch_errors, *duplicate_posts, *duplicate_media]
 
     parts_dir = scratch / "parts"
     options: dict[str, Any] = {
         "include_drafts": include_drafts,
         "max_post_bytes": max_post_bytes,
         "progress": progress,
+        "html_policy": html_policy,
     }
     parts = await parse_parts(
         snapshot,
@@ -200,10 +229,16 @@ async def _parse_snapshot(
             (keys.posts, scratch / "posts.jsonl"),
             (keys.media, scratch / "media.jsonl"),
             (keys.errors, scratch / "errors.jsonl"),
+            (keys.warnings, scratch / "warnings.jsonl"),
+            (keys.skipped, scratch / "skipped.jsonl"),
         ]
         _concat(files("posts"), written[0][1])
         write_jsonl(written[1][1], (m.model_dump(mode="json") for m in media_items))
-        _concat(files("errors"), written[2][1])
+        early_path = scratch / "early-errors.jsonl"
+        write_jsonl(early_path, (e.model_dump(mode="json") for e in early))
+        _concat([early_path, *files("errors")], written[2][1])
+        _concat(files("warnings"), written[3][1])
+        _concat(files("skipped"), written[4][1])
         text = _split_lines(scratch, keys, "text", files("inputs"), batch_size)
         media = _write_batches(scratch, keys, "media", _media_inputs(media_items), batch_size)
         return written + text + media, len(text), len(media)
@@ -223,8 +258,10 @@ async def _parse_snapshot(
         media=len(media_items),
         drafts_skipped=summary.drafts,
         skipped=[PostError(**e) for e in summary.skipped],
-        errors=[PostError(**e) for e in summary.errors],
-        error_count=summary.error_count,
+        errors=inline_errors([*early, *(PostError(**e) for e in summary.errors)]),
+        error_count=len(early) + summary.error_count,
+        warnings=[PostError(**e) for e in summary.warnings],
+        warning_count=summary.warning_count,
         text_batches=text_batches,
         media_batches=media_batches,
     )

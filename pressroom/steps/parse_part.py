@@ -3,8 +3,9 @@
 A `PartWriter` reads posts straight out of the snapshot tar (`Snapshot`), parses them chunk
 by chunk and writes each one as it goes, so nothing grows with the repository:
 `posts-K.jsonl` (the parsed posts), `inputs-K.jsonl` (one embedding input per section, in
-section order), `refs-K.jsonl` (`[post_id, image path, alt]` for each image a post shows)
-and `errors-K.jsonl`. The parse step runs one part in a thread for a
+section order), `refs-K.jsonl` (`[post_id, image path, alt]` for each image a post shows),
+and the per-file reports `errors-K.jsonl`, `warnings-K.jsonl` (fields cut to their caps) and
+`skipped-K.jsonl` (drafts). The parse step runs one part in a thread for a
 small repository, or several as child processes (`python -m pressroom.steps.parse_part`) to
 use every core on a large one, then concatenates the parts in order.
 
@@ -26,10 +27,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from pressroom.embeddings.inputs import input_sha256, section_input
-from pressroom.models import MAX_INLINE_ERRORS, Post, PostError
+from pressroom.markdown import HtmlPolicy
+from pressroom.models import (
+    MAX_INLINE_ERROR_BYTES,
+    MAX_INLINE_ERRORS,
+    Post,
+    PostError,
+    error_bytes,
+    inline_errors,
+)
 from pressroom.posts import PostParseError, parse_post
 
-PART_FILES = ("posts", "inputs", "refs", "errors")
+PART_FILES = ("posts", "inputs", "refs", "errors", "warnings", "skipped")
 
 
 def part_path(out: Path, kind: str, part: int) -> Path:
@@ -89,8 +98,12 @@ def parse_file(
     read: Callable[[], bytes],
     known: frozenset[str],
     max_bytes: int | None = None,
+    *,
+    html_policy: HtmlPolicy | None = None,
+    warnings: list[str] | None = None,
 ) -> Post | PostError:
-    """Parse one post; a failure is a PostError with the path and reason, never an exception."""
+    """Parse one post; a failure is a PostError with the path and reason, never an exception.
+    `warnings` receives what was cut from a post that is kept (posts.FIELD_CAPS)."""
     try:
         n = size()
         if max_bytes is not None and n > max_bytes:
@@ -99,7 +112,9 @@ def parse_file(
             return PostError(
                 path=rel_path, reason=f"post is {n} bytes, over MAX_POST_BYTES={max_bytes}"
             )
-        return parse_post(rel_path, read(), known_files=known)
+        return parse_post(
+            rel_path, read(), known_files=known, html_policy=html_policy, warnings=warnings
+        )
     except PostParseError as exc:
         return PostError(path=rel_path, reason=str(exc))
     except Exception as exc:  # the parser must never take the job down with it
@@ -107,11 +122,28 @@ def parse_file(
 
 
 def parse_one(
-    root: Path, rel_path: str, known: frozenset[str], max_bytes: int | None = None
+    root: Path,
+    rel_path: str,
+    known: frozenset[str],
+    max_bytes: int | None = None,
+    *,
+    html_policy: HtmlPolicy | None = None,
 ) -> Post | PostError:
     """`parse_file` for a post in a directory tree."""
     path = root / rel_path
-    return parse_file(rel_path, lambda: path.stat().st_size, path.read_bytes, known, max_bytes)
+    return parse_file(
+        rel_path,
+        lambda: path.stat().st_size,
+        path.read_bytes,
+        known,
+        max_bytes,
+        html_policy=html_policy,
+    )
+
+
+def _inline(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The leading rows within the inline budget (models.inline_errors: count and bytes)."""
+    return [e.model_dump() for e in inline_errors(PostError(**row) for row in rows)]
 
 
 @dataclass
@@ -120,16 +152,31 @@ class PartSummary:
     sections: int = 0
     error_count: int = 0
     drafts: int = 0
-    errors: list[dict[str, str]] = field(default_factory=list)  # first MAX_INLINE_ERRORS
-    skipped: list[dict[str, str]] = field(default_factory=list)  # first MAX_INLINE_ERRORS
+    warning_count: int = 0
+    # The first rows of each report within the inline budget; the part files hold them all.
+    errors: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def merge(self, other: PartSummary) -> None:
         self.posts += other.posts
         self.sections += other.sections
         self.error_count += other.error_count
         self.drafts += other.drafts
-        self.errors = (self.errors + other.errors)[:MAX_INLINE_ERRORS]
-        self.skipped = (self.skipped + other.skipped)[:MAX_INLINE_ERRORS]
+        self.warning_count += other.warning_count
+        self.errors = _inline(self.errors + other.errors)
+        self.skipped = _inline(self.skipped + other.skipped)
+        self.warnings = _inline(self.warnings + other.warnings)
+
+    def note(self, kind: str, row: PostError) -> None:
+        """Keep `row` inline in the `kind` list ("errors", "skipped", "warnings") if it fits
+        the budget of models.inline_errors (count and bytes)."""
+        rows: list[dict[str, str]] = getattr(self, kind)
+        if len(rows) >= MAX_INLINE_ERRORS:
+            return
+        used = sum(error_bytes(r["path"], r["reason"]) for r in rows)
+        if used + error_bytes(row.path, row.reason) <= MAX_INLINE_ERROR_BYTES:
+            rows.append(row.model_dump())
 
 
 class PartWriter:
@@ -143,9 +190,11 @@ class PartWriter:
         *,
         include_drafts: bool,
         max_post_bytes: int | None,
+        html_policy: HtmlPolicy | None = None,
     ) -> None:
         self.snapshot, self.known = snapshot, frozenset(snapshot.index)
         self.include_drafts, self.max_post_bytes = include_drafts, max_post_bytes
+        self.html_policy = html_policy or HtmlPolicy()
         self.summary = PartSummary()
         out.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, IO[str]] = {
@@ -153,29 +202,36 @@ class PartWriter:
             for kind in PART_FILES
         }
 
+    def _report(self, kind: str, row: PostError) -> None:
+        self._files[kind].write(_line(row.model_dump(mode="json")))
+        self.summary.note(kind, row)
+
     def parse(self, paths: list[str]) -> None:
         files, summary = self._files, self.summary
         for rel_path in paths:
+            cut: list[str] = []
             outcome = parse_file(
                 rel_path,
                 functools.partial(self.snapshot.size, rel_path),
                 functools.partial(self.snapshot.read, rel_path),
                 self.known,
                 self.max_post_bytes,
+                html_policy=self.html_policy,
+                warnings=cut,
             )
             if isinstance(outcome, PostError):
                 summary.error_count += 1
-                files["errors"].write(_line(outcome.model_dump(mode="json")))
-                if len(summary.errors) < MAX_INLINE_ERRORS:
-                    summary.errors.append(outcome.model_dump(mode="json"))
+                self._report("errors", outcome)
                 continue
             if outcome.draft and not self.include_drafts:
                 summary.drafts += 1
-                if len(summary.skipped) < MAX_INLINE_ERRORS:
-                    summary.skipped.append(
-                        {"path": outcome.path, "reason": "draft (INCLUDE_DRAFTS=false)"}
-                    )
+                self._report(
+                    "skipped", PostError(path=rel_path, reason="draft (INCLUDE_DRAFTS=false)")
+                )
                 continue
+            if cut:
+                summary.warning_count += 1
+                self._report("warnings", PostError(path=rel_path, reason="; ".join(cut)))
             summary.posts += 1
             summary.sections += len(outcome.sections)
             files["posts"].write(_line(outcome.model_dump(mode="json")))
@@ -211,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", type=int, required=True)
     parser.add_argument("--include-drafts", action="store_true")
     parser.add_argument("--max-post-bytes", type=int)
+    parser.add_argument("--no-sanitize", action="store_true", help="keep post HTML verbatim")
+    parser.add_argument("--iframe-hosts", help="comma-separated; default: the built-in list")
     args = parser.parse_args(argv)
+    policy = HtmlPolicy(sanitize=not args.no_sanitize)
+    if args.iframe_hosts is not None:
+        hosts = tuple(h for h in args.iframe_hosts.split(",") if h)
+        policy = HtmlPolicy(sanitize=policy.sanitize, iframe_hosts=hosts)
     with Snapshot.with_index(args.snapshot, args.index) as snapshot:
         writer = PartWriter(
             snapshot,
@@ -219,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             args.part,
             include_drafts=args.include_drafts,
             max_post_bytes=args.max_post_bytes,
+            html_policy=policy,
         )
         paths = _read_lines(args.paths)
         for start in range(0, len(paths), PROGRESS_EVERY):

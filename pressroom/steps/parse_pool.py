@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from pressroom.markdown import HtmlPolicy
 from pressroom.steps import Progress
 from pressroom.steps.parse_part import PartSummary, PartWriter, Snapshot
 
@@ -38,9 +39,15 @@ async def _parse_here(
     *,
     include_drafts: bool,
     max_post_bytes: int | None,
+    html_policy: HtmlPolicy,
 ) -> PartSummary:
     writer = PartWriter(
-        snapshot, out, 0, include_drafts=include_drafts, max_post_bytes=max_post_bytes
+        snapshot,
+        out,
+        0,
+        include_drafts=include_drafts,
+        max_post_bytes=max_post_bytes,
+        html_policy=html_policy,
     )
     try:
         for start in range(0, len(paths), THREAD_CHUNK):
@@ -122,8 +129,10 @@ async def parse_parts(
     include_drafts: bool,
     max_post_bytes: int | None,
     progress: Progress,
+    html_policy: HtmlPolicy | None = None,
 ) -> list[PartSummary]:
     """Parse `post_paths` in `processes` slices (1: all here); part k is the k-th slice."""
+    html_policy = html_policy or HtmlPolicy()
     size = max(1, -(-len(post_paths) // max(1, processes)))
     slices = [post_paths[i : i + size] for i in range(0, len(post_paths), size)] or [[]]
     await asyncio.to_thread(_prepare, out, snapshot, slices)
@@ -131,6 +140,9 @@ async def parse_parts(
     options: list[str] = ["--include-drafts"] if include_drafts else []
     if max_post_bytes is not None:
         options += ["--max-post-bytes", str(max_post_bytes)]
+    if not html_policy.sanitize:
+        options.append("--no-sanitize")
+    options += ["--iframe-hosts", ",".join(html_policy.iframe_hosts)]
     tasks: list[asyncio.Task[PartSummary]] = []
     # A TaskGroup: one failed part cancels (and so kills) the others.
     async with asyncio.TaskGroup() as group:
@@ -146,6 +158,7 @@ async def parse_parts(
                 tracker,
                 include_drafts=include_drafts,
                 max_post_bytes=max_post_bytes,
+                html_policy=html_policy,
             )
         )
     return [here.result(), *(t.result() for t in tasks)]
