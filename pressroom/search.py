@@ -14,6 +14,8 @@ Owns the search SQL and the fusion; no HTTP here (the API in `api/search.py` and
   its best sections by the same fusion at the section level.
 - **Images**: alt text, description and file name (full text) plus media vectors; a vector
   hit without any text match needs `image_min_similarity`.
+- **Bounded hits**: every field a hit repeats (title, description, heading, tags, snippet,
+  alt texts) is cut to HIT_CAPS, so one oversized post never makes every answer large.
 """
 
 from __future__ import annotations
@@ -59,6 +61,22 @@ _HEADLINE_OPTIONS = (
     "MaxFragments=2, FragmentDelimiter=\" … \""
 )
 _PLAIN_SNIPPET_CHARS = 280  # then trimmed to 240 at a word boundary
+
+# What one hit carries at most, whatever the database holds (a revision parsed before the
+# parse step's field caps, a hostile value, a "word" of a megabyte in a headline): each
+# field is cut at a word boundary and marked with "…" (see `bounded`).
+HIT_CAPS = {
+    "title": 300,
+    "description": 500,
+    "heading": 300,
+    "snippet": 400,  # visible characters, highlight markers excluded
+    "tag": 100,
+    "tags": 20,
+    "alt": 300,
+    "alts": 10,
+    "posts": 20,
+    "text": 1000,  # an image entry's text in search_file hits
+}
 
 # PostgreSQL's built-in text-search configurations (pg_ts_config of PostgreSQL 16).
 TS_CONFIGS = frozenset(
@@ -438,6 +456,40 @@ def snippet_text(snippet: str) -> str:
     return snippet.replace(MARK_START, "").replace(MARK_STOP, "")
 
 
+def bounded(text: str | None, field: str) -> str:
+    """`text` within HIT_CAPS[field] characters ("" for None)."""
+    return trim_text(text or "", HIT_CAPS[field])
+
+
+def bounded_terms(values: Sequence[Any], each: str = "tag", count: str = "tags") -> list[str]:
+    """At most HIT_CAPS[count] strings of at most HIT_CAPS[each] characters."""
+    return [bounded(str(v), each) for v in list(values)[: HIT_CAPS[count]]]
+
+
+def bounded_snippet(snippet: str, limit: int | None = None) -> str:
+    """A marked snippet cut to `limit` visible characters (HIT_CAPS["snippet"]), a
+    highlight left open by the cut closed again, so `snippet_html` stays balanced."""
+    limit = HIT_CAPS["snippet"] if limit is None else limit
+    if len(snippet) <= limit or len(snippet_text(snippet)) <= limit:
+        return snippet
+    out: list[str] = []
+    visible = 0
+    open_mark = False
+    for ch in snippet:
+        if ch in (MARK_START, MARK_STOP):
+            open_mark = ch == MARK_START
+            out.append(ch)
+            continue
+        if visible >= limit - 1:
+            break
+        out.append(ch)
+        visible += 1
+    cut = "".join(out).rstrip()
+    if open_mark:
+        cut += MARK_STOP
+    return cut + "\u2026"
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -649,12 +701,12 @@ class Searcher:
             post = posts[result["postId"]]
             result.update(
                 {
-                    "title": post["title"],
+                    "title": bounded(post["title"], "title"),
                     "slug": post["slug"],
                     "path": post["path"],
                     "date": _iso(post["date"]),
-                    "tags": list(post["tags"]),
-                    "description": post["description"],
+                    "tags": bounded_terms(post["tags"]),
+                    "description": bounded(post["description"], "description"),
                     "permalink": post["permalink"],
                 }
             )
@@ -664,10 +716,12 @@ class Searcher:
                 # section's opening says more than ts_headline's first dozen words.
                 headline = row["headline"] or ""
                 snippet = headline if MARK_START in headline else trim_text(row["plain"], 240)
+                # ts_headline counts words, and one "word" can be a megabyte long.
+                snippet = bounded_snippet(snippet)
                 section.update(
                     {
                         "anchor": row["anchor"],
-                        "heading": row["heading"],
+                        "heading": bounded(row["heading"], "heading"),
                         "level": row["level"],
                         "lang": row["lang"],
                         "snippet": snippet_text(snippet),
@@ -725,9 +779,14 @@ class Searcher:
                     "mime": row["mime"],
                     "width": row["width"],
                     "height": row["height"],
-                    "alt": list(row["alt_texts"]),
-                    "description": row["description"],
-                    "posts": _json_list(row["posts"]),
+                    "alt": bounded_terms(row["alt_texts"], "alt", "alts"),
+                    "description": bounded(row["description"], "description"),
+                    "posts": [
+                        {**p, "title": bounded(p.get("title"), "title")}
+                        if isinstance(p, dict)
+                        else p
+                        for p in _json_list(row["posts"])[: HIT_CAPS["posts"]]
+                    ],
                     "thumbnail": row["has_thumbnail"],
                     "score": score(path),
                     "scores": _breakdown(path, text, vector),

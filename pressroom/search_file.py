@@ -10,6 +10,9 @@ lists by reciprocal rank fusion exactly as the API does (`pressroom.search.fuse`
 
     index = SearchFile.load("dist/r-123/search.json")
     hits = index.search("deploy to s3", limit=5)
+
+Hits are bounded like the API's (`pressroom.search.HIT_CAPS`): titles, headings, tags, image
+text and a snippet of about 30 words, never a whole field.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import snowballstemmer
 
 from pressroom.artifacts import decode_vector
 from pressroom.search import (
+    HIT_CAPS,
     KINDS,
     MAX_LIMIT,
     MODES,
@@ -37,6 +41,8 @@ from pressroom.search import (
     Hit,
     Ranked,
     SearchError,
+    bounded,
+    bounded_terms,
     fuse,
     rrf,
     split_query,
@@ -45,6 +51,7 @@ from pressroom.search import (
 FIELD_WEIGHTS = {"title": 1.0, "heading": 0.4, "text": 0.2}
 _K1, _B = 1.2, 0.75
 _SNIPPET_WORDS = 30
+_SNIPPET_WORD_CHARS = 60  # a longer "word" (a URL, a run of letters) is cut in the snippet
 
 # PostgreSQL's english.stop (the Snowball English stop list).
 STOPWORDS = frozenset(
@@ -335,8 +342,8 @@ class SearchFile:
             {
                 "path": key,
                 "url": entries[key].url,
-                "title": entries[key].title,
-                "text": entries[key].text,
+                "title": bounded(entries[key].title, "title"),
+                "text": bounded(entries[key].text, "text"),
                 "postId": entries[key].post_id,
                 "score": score(key),
             }
@@ -350,13 +357,19 @@ class SearchFile:
         for result in results:
             first = entries[result["sections"][0]["sectionId"]]
             post_date = first.date.isoformat() if first.date else None
-            result.update({"title": first.title, "tags": first.tags, "date": post_date})
+            result.update(
+                {
+                    "title": bounded(first.title, "title"),
+                    "tags": bounded_terms(first.tags),
+                    "date": post_date,
+                }
+            )
             for section in result["sections"]:
                 e = entries[section["sectionId"]]
                 plain, marked = self._snippet(e.text, stems)
                 section.update(
-                    {"anchor": e.anchor, "heading": e.heading, "snippet": plain,
-                     "snippetHtml": marked}
+                    {"anchor": e.anchor, "heading": bounded(e.heading, "heading"),
+                     "snippet": plain, "snippetHtml": marked}
                 )  # fmt: skip
 
     def _snippet(self, text: str, stems: set[str]) -> tuple[str, str]:
@@ -368,12 +381,24 @@ class SearchFile:
             if any(self.analyzer.stem(t) in stems for t in _WORD.findall(w.group().lower()))
         ]
         start = max(0, (hits[0] if hits else 0) - _SNIPPET_WORDS // 3)
-        window = words[start : start + _SNIPPET_WORDS]
-        plain = " ".join(w.group() for w in window)
+        window: list[str] = []
+        visible = 0
+        for w in words[start : start + _SNIPPET_WORDS]:
+            word = bounded_word(w.group())
+            if window and visible + 1 + len(word) > HIT_CAPS["snippet"]:
+                break
+            window.append(word)
+            visible += len(word) + (1 if len(window) > 1 else 0)
+        plain = " ".join(window)
         marked = " ".join(
-            f"<mark>{html.escape(w.group())}</mark>"
-            if start + i in hits
-            else html.escape(w.group())
-            for i, w in enumerate(window)
+            f"<mark>{html.escape(word)}</mark>" if start + i in hits else html.escape(word)
+            for i, word in enumerate(window)
         )
         return plain, marked
+
+
+def bounded_word(word: str) -> str:
+    """One snippet word within _SNIPPET_WORD_CHARS characters."""
+    if len(word) <= _SNIPPET_WORD_CHARS:
+        return word
+    return word[: _SNIPPET_WORD_CHARS - 1] + "\u2026"
