@@ -168,10 +168,12 @@ async def bench_stack(keep: Path | None = None) -> AsyncIterator[Stack]:
 
 
 def _stop_postgres(pgdata: Path) -> None:
-    with contextlib.suppress(Exception):
-        import pgserver
+    # pgserver's own cleanup stops nothing while another pid is listed in its handle file
+    # (issue 10, row 17): stop the postmaster for certain, as `pressroom dev down` does.
+    from pressroom.embedded import stop_embedded_postgres
 
-        pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+    with contextlib.suppress(Exception):
+        stop_embedded_postgres(pgdata)
 
 
 async def reset_database(db_url: str) -> None:
