@@ -166,6 +166,8 @@ def _job_view(
             counts=progress.counts,
             errors=[e.model_dump() for e in progress.errors],
             errorCount=progress.error_count,
+            warnings=[w.model_dump() for w in progress.warnings],
+            warningCount=progress.warning_count,
             revision=progress.revision_id,
             result=progress.result,
             failure=progress.failure,

@@ -32,6 +32,7 @@ POSTS_JSON = "posts.json"
 MEDIA_JSON = "media.json"
 SEARCH_JSON = "search.json"
 MANIFEST_JSON = "manifest.json"
+ERRORS_JSON = "errors.json"
 
 VECTOR_ENCODING = "base64-f32le"
 SEARCH_TEXT_LIMIT = 2000
@@ -228,6 +229,33 @@ def write_search_json(
     }
     records = (_search_record(e, dimensions, text_limit) for e in entries)
     return _write_document(path, header, "entries", records)
+
+
+def write_errors_json(
+    path: Path,
+    reports: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    revision_id: str,
+    site: str,
+) -> dict[str, int]:
+    """errors.json: every file left out of the revision (`errors`), every post kept with a
+    field cut (`warnings`) and every draft skipped (`skipped`), each `{path, reason}`, in
+    full (job results carry only the first few). Streamed; returns the count per list."""
+    counts: dict[str, int] = {}
+    with _atomic_text(path) as out:
+        header = {"format": "pressroom.errors/1", "site": site, "revision": revision_id}
+        out.write(_dumps(header)[:-1])  # the object stays open for the lists
+        for key, rows in reports.items():
+            out.write(f",\n{_dumps(key)}:[")
+            n = 0
+            for row in rows:
+                out.write(",\n" if n else "\n")
+                out.write(_dumps({"path": row["path"], "reason": row["reason"]}))
+                n += 1
+            out.write("]")
+            counts[key] = n
+        out.write(f",\n\"counts\":{_dumps(counts)}}}\n")
+    return counts
 
 
 def _content_type(name: str) -> str:

@@ -180,6 +180,9 @@ class JobProgress(BaseModel):
     errors: list[PostError] = Field(default_factory=list)
     error_count: int = 0
     skipped: list[PostError] = Field(default_factory=list)
+    # Posts kept with a field cut to its cap (bounded like errors; all in errors.json).
+    warnings: list[PostError] = Field(default_factory=list)
+    warning_count: int = 0
     revision_id: str | None = None
     started_at: str | None = None
     result: dict[str, Any] | None = None

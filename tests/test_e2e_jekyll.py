@@ -95,7 +95,7 @@ async def test_process_all_jekyll_end_to_end(
     # The manifest's hashes match the published files.
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["revision"] == revision
-    assert set(manifest["files"]) == {"posts.json", "media.json", "search.json"}
+    assert set(manifest["files"]) == {"posts.json", "media.json", "search.json", "errors.json"}
     for name, meta in manifest["files"].items():
         assert sha256_file(out / name) == meta["sha256"], name
         assert (out / name).stat().st_size == meta["bytes"]

@@ -343,3 +343,29 @@ async def test_two_sites_three_revisions_interleaved_with_parse_only_and_reused_
         assert pointer["kind"] == "full"
     for result in completed:
         reported_files_match(artifacts, result)
+
+
+async def test_every_bad_file_is_in_the_published_errors_json(
+    api_url: str, worker: None, temporal_client: Client, artifacts: Path, tmp_path: Path
+) -> None:
+    """The result carries the first errors; errors.json, published with the revision, all
+    of them (the work store they came from is cleaned when the job completes)."""
+    src = blog_copy(tmp_path)
+    bad = [src / "broken" / f"bad-{i:03d}.md" for i in range(80)]
+    bad[0].parent.mkdir()
+    for path in bad:
+        path.write_bytes(b"---\ntitle: [unclosed\n---\nbody\n")
+    state, result = await run_via_api(
+        api_url, temporal_client, job_request(src, job_id=_id("errs"), site="s8", dist="s8")
+    )
+    assert state == "completed", result
+    assert result["errorCount"] == len(bad)
+    assert 0 < len(result["errors"]) < len(bad)  # bounded inline
+    base = Path(result["artifacts"]["base"].removeprefix("file://"))
+    report = json.loads((base / "errors.json").read_text())
+    assert report["site"] == "s8" and report["revision"] == result["revision"]
+    assert sorted(e["path"] for e in report["errors"]) == [
+        p.relative_to(src).as_posix() for p in bad
+    ]
+    assert report["counts"]["errors"] == len(bad)
+    assert "errors.json" in result["artifacts"]["files"]

@@ -66,7 +66,7 @@ async def test_publish_to_s3_and_read_back(
     manifest_raw, manifest_obj = get(f"{base}/manifest.json")
     manifest = json.loads(manifest_raw)
     assert manifest["revision"] == revision
-    assert set(manifest["files"]) == {"posts.json", "media.json", "search.json"}
+    assert set(manifest["files"]) == {"posts.json", "media.json", "search.json", "errors.json"}
     for name, meta in manifest["files"].items():
         body, obj = get(f"{base}/{name}")
         digest = hashlib.sha256(body).hexdigest()

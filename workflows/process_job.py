@@ -143,6 +143,8 @@ class ProcessJob:
         result["errors"] = [e.model_dump() for e in self._progress.errors]
         result["errorCount"] = self._progress.error_count
         result["skipped"] = [e.model_dump() for e in self._progress.skipped]
+        result["warnings"] = [e.model_dump() for e in self._progress.warnings]
+        result["warningCount"] = self._progress.warning_count
         result["counts"] = dict(self._progress.counts)
         self._progress.result = result
         self._set_state(status)
@@ -187,11 +189,13 @@ class ProcessJob:
         self._progress.errors = parsed.errors[:MAX_INLINE_ERRORS]
         self._progress.error_count = parsed.error_count
         self._progress.skipped = parsed.skipped
+        self._progress.warnings = parsed.warnings
+        self._progress.warning_count = parsed.warning_count
         for err in parsed.errors[:10]:
             self._log(f"post error: {err.path}: {err.reason}")
         self._log(
             f"parse: {parsed.posts} posts, {parsed.sections} sections, {parsed.media} media, "
-            f"{parsed.error_count} errors"
+            f"{parsed.error_count} errors, {parsed.warning_count} warnings"
         )
 
         embedding: EmbeddingInfo | None = None

@@ -1,4 +1,4 @@
-"""Step 6, build-artifacts: posts.json, media.json, search.json and manifest.json.
+"""Step 6, build-artifacts: posts.json, media.json, search.json, errors.json and manifest.json.
 
 Streams the parsed posts and, when the task embedded, the vector batches into the JSON
 writers, then puts the files in the work store for the publish step.
@@ -22,7 +22,18 @@ from pressroom.steps.load import VectorStream
 from pressroom.storage import Store, sha256_file
 from pressroom.workstore import WorkKeys, read_jsonl
 
-ARTIFACT_FILES = (artifacts.POSTS_JSON, artifacts.MEDIA_JSON, artifacts.SEARCH_JSON)
+ARTIFACT_FILES = (
+    artifacts.POSTS_JSON,
+    artifacts.MEDIA_JSON,
+    artifacts.SEARCH_JSON,
+    artifacts.ERRORS_JSON,
+)
+# The parse step's full reports (work store key, list name in errors.json).
+_REPORTS = (("errors", "errors"), ("warnings", "warnings"), ("skipped", "skipped"))
+
+
+def _report_rows(path: Path) -> Iterator[dict[str, Any]]:
+    return read_jsonl(path) if path.exists() else iter(())
 
 
 def _posts(path: Path) -> Iterator[Post]:
@@ -79,6 +90,7 @@ def _build(
     out: Path,
     posts_path: Path,
     media_path: Path,
+    reports: Path,
     *,
     site: str,
     revision_id: str,
@@ -101,6 +113,12 @@ def _build(
     )
     artifacts.write_media_json(
         out / artifacts.MEDIA_JSON, _media(media_path), revision_id=revision_id, site=site
+    )
+    artifacts.write_errors_json(
+        out / artifacts.ERRORS_JSON,
+        {name: _report_rows(reports / name) for _, name in _REPORTS},
+        revision_id=revision_id,
+        site=site,
     )
     artifacts.write_search_json(
         out / artifacts.SEARCH_JSON,
@@ -162,6 +180,12 @@ async def build_artifacts(
     await store.get_file(keys.posts, posts_path)
     await store.get_file(keys.media, media_path)
     await apply_descriptions(store, keys, media_batches, media_path, scratch)
+    reports = scratch / "reports"
+    reports.mkdir()
+    for key_name, name in _REPORTS:
+        key = getattr(keys, key_name)
+        if await store.exists(key):
+            await store.get_file(key, reports / name)
     text = images = None
     if embedding is not None:
         text = VectorStream(scratch, "text", text_batches)
@@ -175,6 +199,7 @@ async def build_artifacts(
         out,
         posts_path,
         media_path,
+        reports,
         site=site,
         revision_id=revision_id,
         embedding=embedding,
