@@ -117,7 +117,11 @@ class PipelineActivities:
 
     def _build_options(self) -> dict[str, object]:
         """The worker settings that change what a revision's files hold."""
-        return {"drafts": self.settings.include_drafts}
+        return {
+            "drafts": self.settings.include_drafts,
+            "sanitize": self.settings.sanitize_html,
+            "iframes": sorted(self.settings.iframe_hosts) if self.settings.sanitize_html else [],
+        }
 
     async def _admit(self, job: JobInput, source: SourceSummary) -> SourceSummary:
         """Name the revision by its output and check it may be published (before any work)."""
