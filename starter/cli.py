@@ -94,7 +94,9 @@ def start(
     site: Annotated[
         str | None, typer.Option(help="Site id (default: from the source name)")
     ] = None,
-    dist_folder: Annotated[str, typer.Option(help="Folder to publish under")] = "dist",
+    dist_folder: Annotated[
+        str | None, typer.Option(help="Folder to publish under (default: the site's own)")
+    ] = None,
     callback_url: Annotated[str | None, typer.Option(help="URL to call back when done")] = None,
     wait: Annotated[bool, typer.Option(help="Follow progress until the job ends")] = False,
 ) -> None:
@@ -104,7 +106,11 @@ def start(
     body: dict[str, Any] = {
         "jobId": job_id or f"cli-{int(time.time() * 1000)}",
         "task": task,
-        "data": {"repoUrl": source, "distFolder": dist_folder, **({"site": site} if site else {})},
+        "data": {
+            "repoUrl": source,
+            **({"distFolder": dist_folder} if dist_folder else {}),
+            **({"site": site} if site else {}),
+        },
     }
     if callback_url:
         body["callbackUrl"] = callback_url

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from api.requests import default_dist_folder
 from pressroom import database
 from pressroom.config import Settings
 from workflows.plans import REINDEX
@@ -51,7 +52,7 @@ async def reindex_request(
             )
         source = recorded[0]
     if dist_folder is None:
-        dist_folder = recorded[1] if recorded else "dist"
+        dist_folder = recorded[1] if recorded else default_dist_folder(site)
     return {
         "jobId": job_id or f"reindex-{site}-{int(time.time() * 1000)}",
         "task": REINDEX if force else "process-all",
