@@ -42,7 +42,7 @@ async def api_load(
         existing = {
             "jobId": f"bench-load-{uuid.uuid4().hex[:8]}",
             "task": "parse-only",
-            "data": {"repoUrl": str(corpus), "distFolder": "dist", "site": site},
+            "data": {"repoUrl": str(corpus), "site": site},  # published under {site}/
         }
         await post_job(http, idle.base, existing)
         run_id = uuid.uuid4().hex[:8]

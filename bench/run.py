@@ -120,7 +120,7 @@ def _job_body(corpus: Path, job_id: str, site: str, callback: str) -> dict[str, 
     return {
         "jobId": job_id,
         "task": "process-all",
-        "data": {"repoUrl": str(corpus), "distFolder": "dist", "site": site},
+        "data": {"repoUrl": str(corpus), "site": site},  # published under {site}/
         "callbackUrl": f"{callback}/{job_id}",
     }
 

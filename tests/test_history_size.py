@@ -34,7 +34,7 @@ async def test_history_does_not_grow_with_posts(
     async with running_worker(settings, temporal_client):
         for posts in (10, 200):
             corpus = generate_corpus(tmp_path / f"c{posts}", posts=posts, seed=posts)
-            body = job_request(corpus, site=f"grow-{posts}")
+            body = job_request(corpus, site=f"grow-{posts}", dist=f"grow-{posts}")
             result = await run_job(temporal_client, settings, body)
             assert result["status"] == "completed"
             assert result["counts"]["posts"] == posts

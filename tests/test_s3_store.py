@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from pressroom import database
 from pressroom.config import Settings
+from pressroom.models import ArtifactFile, PublishSummary
+from pressroom.publication import PublishRefused
 from pressroom.steps import no_progress
 from pressroom.steps.publish import (
     LATEST_CACHE_CONTROL,
@@ -158,25 +161,48 @@ async def stage_artifacts(store: Store, keys: WorkKeys, tmp_path: Path) -> list[
         body = json.dumps({"name": name, "pad": "x" * 1000}).encode()
         files[name] = {"bytes": len(body)}
         await store.put_bytes(keys.artifact(name), body, "application/json")
-    manifest = {"revision": "r-1", "created_at": "2026-01-01T00:00:00Z", "files": files}
+    manifest = {
+        "revision": "r-1",
+        "outputKey": OUTPUT_KEY,
+        "created_at": "2026-01-01T00:00:00Z",
+        "files": files,
+    }
     await store.put_bytes(keys.artifact("manifest.json"), json.dumps(manifest).encode())
     return [*names, "manifest.json"]
 
 
-async def publish(store: Store, keys: WorkKeys, files: list[str], scratch: Path) -> object:
+OUTPUT_KEY = "output-key-of-r-1"
+
+
+async def publish(
+    store: Store,
+    keys: WorkKeys,
+    files: list[str],
+    scratch: Path,
+    pg_url: str,
+    output_key: str = OUTPUT_KEY,
+) -> PublishSummary:
     scratch.mkdir(parents=True, exist_ok=True)
-    return await publish_artifacts(
-        store,
-        keys,
-        site="s",
-        dist_folder="dist",
-        revision_id="r-1",
-        files=files,
-        published_at="2026-01-01T00:00:00Z",
-        scratch=scratch,
-        progress=no_progress,
-        concurrency=2,
-    )
+    pool = await database.create_pool(pg_url, min_size=1, max_size=2)
+    try:
+        return await publish_artifacts(
+            store,
+            keys,
+            pool,
+            site="s",
+            job_id=keys.prefix.rsplit("/", 1)[-1],
+            dist_folder="dist",
+            revision_id="r-1",
+            output_key=output_key,
+            kind="full",
+            files=[ArtifactFile(name=name, bytes=0, sha256="") for name in files],
+            published_at="2026-01-01T00:00:00Z",
+            scratch=scratch,
+            progress=no_progress,
+            concurrency=2,
+        )
+    finally:
+        await pool.close()
 
 
 async def test_publish_skips_files_already_uploaded(
@@ -184,6 +210,7 @@ async def test_publish_skips_files_already_uploaded(
     moto_endpoint: str,  # noqa: F811
     s3_bucket: str,  # noqa: F811
     tmp_path: Path,
+    pg_url: str,
 ) -> None:
     first_job, second_job = WorkKeys("job-1"), WorkKeys("job-2")
     files = await stage_artifacts(store, first_job, tmp_path)
@@ -194,7 +221,7 @@ async def test_publish_skips_files_already_uploaded(
         "application/json",
         cache_control=REVISION_CACHE_CONTROL,
     )
-    summary = await publish(store, first_job, files, tmp_path / "a")
+    summary = await publish(store, first_job, files, tmp_path / "a", pg_url)
     assert (summary.uploaded, summary.skipped) == (3 + 1, 1)  # + latest.json
     admin = s3_admin(moto_endpoint)
     for name in files:
@@ -214,7 +241,7 @@ async def test_publish_skips_files_already_uploaded(
         name: admin.head_object(Bucket=s3_bucket, Key=f"root/dist/r-1/{name}")["LastModified"]
         for name in files
     }
-    summary = await publish(store, second_job, files, tmp_path / "b")
+    summary = await publish(store, second_job, files, tmp_path / "b", pg_url)
     assert (summary.uploaded, summary.skipped) == (0 + 1, 4)
     published = json.loads(await store.get_bytes("dist/r-1/manifest.json"))
     assert published["created_at"] == "2026-01-01T00:00:00Z"  # the first publication stands
@@ -222,20 +249,26 @@ async def test_publish_skips_files_already_uploaded(
         head = admin.head_object(Bucket=s3_bucket, Key=f"root/dist/r-1/{name}")
         assert head["LastModified"] == etags[name]
 
-    # Different content under the same revision id is uploaded (and so is its manifest).
+    # A published revision is immutable: other bytes under the same revision id are never
+    # uploaded. The same output key reuses what is published; another one is refused.
     await store.put_bytes(second_job.artifact("posts.json"), b'{"changed":true}')
-    summary = await publish(store, second_job, files, tmp_path / "c")
-    assert (summary.uploaded, summary.skipped) == (1 + 1, 3)
+    summary = await publish(store, second_job, files, tmp_path / "c", pg_url)
+    assert (summary.uploaded, summary.skipped, summary.reused) == (0 + 1, 4, True)
+    with pytest.raises(PublishRefused, match="immutable"):
+        await publish(store, second_job, files, tmp_path / "d", pg_url, output_key="other")
+    for name in files:
+        head = admin.head_object(Bucket=s3_bucket, Key=f"root/dist/r-1/{name}")
+        assert head["LastModified"] == etags[name]
 
 
-async def test_publish_to_local_store_skips_identical_files(tmp_path: Path) -> None:
+async def test_publish_to_local_store_skips_identical_files(tmp_path: Path, pg_url: str) -> None:
     store = LocalStore(tmp_path / "store")
     keys = WorkKeys("job-1")
     files = await stage_artifacts(store, keys, tmp_path)
-    first = await publish(store, keys, files, tmp_path / "a")
+    first = await publish(store, keys, files, tmp_path / "a", pg_url)
     assert (first.uploaded, first.skipped) == (4 + 1, 0)
     mtimes = {n: (tmp_path / "store/dist/r-1" / n).stat().st_mtime_ns for n in files}
-    again = await publish(store, keys, files, tmp_path / "b")
+    again = await publish(store, keys, files, tmp_path / "b", pg_url)
     assert (again.uploaded, again.skipped) == (0 + 1, 4)
     assert mtimes == {n: (tmp_path / "store/dist/r-1" / n).stat().st_mtime_ns for n in files}
 
