@@ -190,19 +190,19 @@ class _Caps:
         if len(value) <= limit:
             return value
         self.cuts.append(f"{field} cut from {len(value)} to {limit} characters")
-        return value[: limit - 1].rstrip() + _CUT
+        return _cut(value, limit)
 
     def texts(self, field: str, values: list[str], each: str, count: str) -> list[str]:
         limit = FIELD_CAPS[count]
         if len(values) > limit:
             self.cuts.append(f"{field} cut from {len(values)} to {limit} items")
             values = values[:limit]
-        long = sum(1 for v in values if len(v) > FIELD_CAPS[each])
+        each_limit = FIELD_CAPS[each]
+        long = sum(1 for v in values if len(v) > each_limit)
         if long:
-            self.cuts.append(f"{long} of {field} cut to {FIELD_CAPS[each]} characters")
-            values = [v if len(v) <= FIELD_CAPS[each] else v[: FIELD_CAPS[each] - 1] + _CUT
-                      for v in values]  # fmt: skip
-            values = _unique(values)  # two long values may now be the same
+            self.cuts.append(f"{long} of {field} cut to {each_limit} characters")
+            # Two long values may be the same once cut.
+            values = _unique(_cut(v, each_limit) for v in values)
         return values
 
     def front_matter(self, value: Any) -> Any:
@@ -213,7 +213,7 @@ class _Caps:
             nonlocal cut
             if isinstance(item, str) and len(item) > limit:
                 cut += 1
-                return item[: limit - 1] + _CUT
+                return _cut(item, limit)
             if isinstance(item, dict):
                 return {k: walk(v) for k, v in item.items()}
             if isinstance(item, list):
@@ -305,7 +305,8 @@ def _build(
 
 
 def _cut(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1].rstrip() + _CUT
+    """At most `limit` characters, marked with "…" when cut."""
+    return value if len(value) <= limit else value[: limit - 1] + _CUT
 
 
 def _capped_images(images: list[ImageRef], caps: _Caps) -> list[ImageRef]:
