@@ -117,6 +117,8 @@ def secret_settings(settings: Settings, openai_url: str) -> Settings:
         settings,
         webhook_secret=SecretStr(SECRETS["webhook"]),
         api_tokens=SecretStr(f"{SECRETS['api']},{SECRETS['api2']}"),
+        # With API tokens, local sources must be under SOURCE_ROOTS (LOCAL_SOURCES=auto).
+        source_roots=[EXAMPLE_BLOG.parent],
         openai_api_key=SecretStr(SECRETS["openai"]),
         openai_base_url=openai_url,
         embedding_provider="openai",
