@@ -14,7 +14,6 @@ COPY activities ./activities
 COPY workflows ./workflows
 COPY api ./api
 COPY starter ./starter
-COPY worker.py ./
 RUN /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
 
 FROM python:3.11-slim

@@ -16,17 +16,17 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from pressroom.workflows.plans import BAD_INPUT
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from pressroom import faults, metrics
 from pressroom.embeddings.base import EmbeddingError
-from pressroom.logs import log_context
-from pressroom.publication import PublishRefused
-from pressroom.sources import SourceError
+from pressroom.publish.layout import PublishRefused
+from pressroom.runtime import faults, metrics
+from pressroom.runtime.logs import log_context
+from pressroom.sources.archive import SourceError
 from pressroom.steps import Progress
-from pressroom.storage import StorageError
-from workflows.plans import BAD_INPUT
+from pressroom.storage.base import StorageError
 
 log = logging.getLogger("pressroom.activities")
 

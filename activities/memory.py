@@ -15,7 +15,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from pressroom.memory import release_memory
+from pressroom.runtime.memory import release_memory
 
 
 class _ReleaseAfterActivity(ActivityInboundInterceptor):

@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from activities.contracts import (
+from pressroom.activities.contracts import (
     BuildRequest,
     CallbackRequest,
     CleanupRequest,
@@ -28,14 +25,19 @@ from activities.contracts import (
     StepRequest,
     SwitchRequest,
 )
-from activities.heartbeat import step_context
-from pressroom import delivery, faults, metrics, publication, related, sealing, webhooks
+from pressroom.activities.heartbeat import step_context
+from pressroom.workflows import plans
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from pressroom.callbacks import schedule as delivery
+from pressroom.callbacks import webhooks
 from pressroom.config import Settings
-from pressroom.db_pool import Database
+from pressroom.db import related
+from pressroom.db.pool import Database
 from pressroom.embeddings.base import Embedder
 from pressroom.embeddings.cache import PostgresEmbeddingCache
 from pressroom.embeddings.vision import DescriptionCache, make_describer
-from pressroom.fetchers import FetchOptions
 from pressroom.models import (
     ArtifactFile,
     ArtifactSummary,
@@ -47,8 +49,12 @@ from pressroom.models import (
     SourceSummary,
     SwitchSummary,
 )
-from pressroom.revisions import RevisionOrder, parse_time
-from pressroom.sources import SourceLimits, redact_url
+from pressroom.publish import layout as publication
+from pressroom.publish.latest import RevisionOrder, parse_time
+from pressroom.runtime import faults, metrics
+from pressroom.security import sealing
+from pressroom.sources import FetchOptions
+from pressroom.sources.archive import SourceLimits, redact_url
 from pressroom.steps.artifacts import build_artifacts
 from pressroom.steps.embed import embed_batch, embedding_info
 from pressroom.steps.fetch import fetch_source
@@ -56,9 +62,8 @@ from pressroom.steps.load import load_database
 from pressroom.steps.parse import parse_source
 from pressroom.steps.publish import publish_artifacts
 from pressroom.steps.switch import switch_revision
-from pressroom.storage import Store
-from pressroom.workstore import WorkKeys
-from workflows import plans
+from pressroom.storage.base import Store
+from pressroom.storage.workstore import WorkKeys
 
 
 @asynccontextmanager

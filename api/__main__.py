@@ -2,9 +2,10 @@
 
 import asyncio
 
-from api.app import serve
+from pressroom.api.app import serve
+
 from pressroom.config import Settings
-from pressroom.logs import configure_logging
+from pressroom.runtime.logs import configure_logging
 
 if __name__ == "__main__":
     settings = Settings()

@@ -22,21 +22,21 @@ from urllib.parse import unquote_to_bytes
 
 import asyncpg
 from aiohttp import web
+from pressroom.api import auth
+from pressroom.api import metrics as api_metrics
+from pressroom.api import search as search_api
+from pressroom.api.jobs import JobClosed, JobConflict, JobEnded, cancel_job, describe_job, start_job
+from pressroom.api.requests import SAFE_ID, BadRequest, ignored_fields, job_input, parse_job_request
+from pressroom.workflows.client import connect_client
 from temporalio.client import Client
 from yarl import URL
 
-from api import auth
-from api import metrics as api_metrics
-from api import search as search_api
-from api.jobs import JobClosed, JobConflict, JobEnded, cancel_job, describe_job, start_job
-from api.requests import SAFE_ID, BadRequest, ignored_fields, job_input, parse_job_request
 from pressroom.config import Settings
-from pressroom.db_pool import Database
+from pressroom.db.pool import Database
 from pressroom.embeddings.base import Embedder
 from pressroom.models import JobInput
-from pressroom.publication import PublishRefused, folder_conflict
-from pressroom.storage import store_location
-from workflows.client import connect_client
+from pressroom.publish.layout import PublishRefused, folder_conflict
+from pressroom.storage.base import store_location
 
 log = logging.getLogger("pressroom.api")
 

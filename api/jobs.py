@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pressroom.workflows.process_job import ProcessJob
+from pressroom.workflows.search_attributes import JOB_ID, SITE, STATE, TASK
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
     Client,
@@ -32,8 +34,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from pressroom.models import JobInput, JobProgress
-from workflows.process_job import ProcessJob
-from workflows.search_attributes import JOB_ID, SITE, STATE, TASK
 
 JOB_STATES = ("pending", "running", "completed", "failed", "cancelled")
 

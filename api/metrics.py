@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
-from pressroom.logs import log_context
+from pressroom.runtime.logs import log_context
 
 log = logging.getLogger("pressroom.api.access")
 

@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from pressroom.workflows.plans import KNOWN_TASKS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pressroom import revisions, sealing
 from pressroom.config import Settings
 from pressroom.models import JobInput
-from pressroom.publication import reserved_reason
-from workflows.plans import KNOWN_TASKS
+from pressroom.publish import latest as revisions
+from pressroom.publish.layout import reserved_reason
+from pressroom.security import sealing
 
 SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -24,12 +24,13 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
-from pressroom import related, thumbnails
 from pressroom.config import Settings
-from pressroom.db_pool import Database
+from pressroom.content import thumbnails
+from pressroom.db import related
+from pressroom.db.pool import Database
 from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.embeddings.base import Embedder
-from pressroom.search import (
+from pressroom.search.searcher import (
     MAX_LIMIT,
     Fusion,
     Searcher,
@@ -69,7 +70,7 @@ _PAGE_CSP = (
 def _database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url.get_secret_value()
-    from pressroom.embedded import embedded_postgres_url  # only without DATABASE_URL
+    from pressroom.runtime.embedded import embedded_postgres_url  # only without DATABASE_URL
 
     return embedded_postgres_url(settings.pgdata_dir)
 

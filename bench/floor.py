@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pressroom import artifacts, database
-from pressroom.artifacts import SearchEntry
-from pressroom.database import MediaRow, SectionRow
+from pressroom.content.media import attach_references, describe_image, is_image_path
+from pressroom.content.posts import PostParseError, is_post_path, parse_post
+from pressroom.db import database
+from pressroom.db.database import MediaRow, SectionRow
 from pressroom.embeddings.hashing import HashingEmbedder
 from pressroom.embeddings.inputs import input_sha256, media_input, section_input
-from pressroom.media import attach_references, describe_image, is_image_path
 from pressroom.models import MediaItem, Post
-from pressroom.posts import PostParseError, is_post_path, parse_post
+from pressroom.publish import artifacts
+from pressroom.publish.artifacts import SearchEntry
 
 _SLICE = 512
 

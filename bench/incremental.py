@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pressroom.starter.worker import running_worker
 from temporalio.client import WorkflowHistory
 
 from bench.generate import generate_corpus
@@ -39,7 +40,6 @@ from bench.latency_server import LatencyServer
 from bench.stack import Stack, bench_stack, reset_database
 from pressroom.config import Settings
 from tests.jobs import job_request, run_job
-from worker import running_worker
 
 SCENARIOS = ("hashing", "remote")
 EDIT = "Edited for the incremental benchmark."

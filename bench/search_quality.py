@@ -24,18 +24,18 @@ from pathlib import Path
 
 import yaml
 
-from pressroom import database
+from pressroom.db import database
 from pressroom.embeddings import HashingEmbedder
 from pressroom.embeddings.base import Embedder
-from pressroom.search import Fusion, Searcher, SearchParams
-from pressroom.sources import SourceLimits
+from pressroom.search.searcher import Fusion, Searcher, SearchParams
+from pressroom.sources.archive import SourceLimits
 from pressroom.steps import no_progress
 from pressroom.steps.embed import embed_batch, embedding_info
 from pressroom.steps.fetch import fetch_source
 from pressroom.steps.load import load_database
 from pressroom.steps.parse import parse_source
-from pressroom.storage import LocalStore
-from pressroom.workstore import WorkKeys
+from pressroom.storage.base import LocalStore
+from pressroom.storage.workstore import WorkKeys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JEKYLL = REPO_ROOT.parent / "shared" / "corpora" / "jekyll-docs"
@@ -169,7 +169,7 @@ async def run(db_url: str | None, fusion: Fusion, verbose: bool) -> list[ModeSco
     work = _work_dir()
     try:
         if db_url is None:
-            from pressroom.embedded import embedded_postgres_url
+            from pressroom.runtime.embedded import embedded_postgres_url
 
             db_url = embedded_postgres_url(work / "pgdata", stop_on_exit=True)
         source = work / "jekyll-docs"

@@ -85,9 +85,14 @@ class Services:
         logs.mkdir(exist_ok=True)
         if self.with_worker:
             self.worker = spawn(
-                "worker", ["-m", "worker"], self.env, logs / f"{self.scenario.name}-worker.log"
+                "worker",
+                ["-m", "pressroom.starter.worker"],
+                self.env,
+                logs / f"{self.scenario.name}-worker.log",
             )
-        self.api = spawn("api", ["-m", "api"], self.env, logs / f"{self.scenario.name}-api.log")
+        self.api = spawn(
+            "api", ["-m", "pressroom.api"], self.env, logs / f"{self.scenario.name}-api.log"
+        )
         await wait_healthy(f"{self.base}/healthz", self.api)
         return self
 

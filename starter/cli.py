@@ -34,7 +34,7 @@ console = Console()
 @dev.command("up")
 def dev_up() -> None:
     """Start the embedded Temporal dev server and Postgres, and leave them running."""
-    from starter import devstack
+    from pressroom.starter import devstack
 
     settings = Settings()
     stack = devstack.up(settings)
@@ -46,7 +46,7 @@ def dev_up() -> None:
 @dev.command("down")
 def dev_down() -> None:
     """Stop the embedded stack and check it is gone (its data stays under the state dir)."""
-    from starter import devstack
+    from pressroom.starter import devstack
 
     results = devstack.down(Settings())
     for result in results:
@@ -59,7 +59,7 @@ def dev_down() -> None:
 @dev.command("status")
 def dev_status() -> None:
     """Say what of the embedded stack is running."""
-    from starter import devstack
+    from pressroom.starter import devstack
 
     stack = devstack.status(Settings())
     console.print(f"Temporal {stack.temporal_address}: {'up' if stack.temporal else 'down'}")
@@ -70,7 +70,7 @@ def dev_status() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker (workflows + activities) until SIGTERM."""
-    import worker as worker_module
+    import pressroom.starter.worker as worker_module
 
     worker_module.main()
 
@@ -78,8 +78,9 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Run the HTTP API until SIGTERM."""
-    from api.app import serve
-    from pressroom.logs import configure_logging
+    from pressroom.api.app import serve
+
+    from pressroom.runtime.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings)
@@ -118,9 +119,9 @@ def start(
 
 
 async def _start(body: dict[str, Any], wait: bool) -> int:
-    from api.jobs import JobConflict, start_job
-    from api.requests import BadRequest, job_input, parse_job_request
-    from workflows.client import connect_client
+    from pressroom.api.jobs import JobConflict, start_job
+    from pressroom.api.requests import BadRequest, job_input, parse_job_request
+    from pressroom.workflows.client import connect_client
 
     settings = Settings()
     try:
@@ -160,7 +161,7 @@ def reindex(
     wait: Annotated[bool, typer.Option(help="Follow progress until the job ends")] = False,
 ) -> None:
     """Rebuild a site from its last source; with --force, re-embed every input."""
-    from starter.reindex import NoRecordedSource, reindex_request
+    from pressroom.starter.reindex import NoRecordedSource, reindex_request
 
     if source and "://" not in source and Path(source).exists():
         source = str(Path(source).resolve())
@@ -195,7 +196,7 @@ def _progress_table(view: dict[str, Any]) -> Table:
 
 
 async def _follow(client: Any, job_id: str) -> int:
-    from api.jobs import describe_job
+    from pressroom.api.jobs import describe_job
 
     terminal = {"completed", "failed", "cancelled"}
     with Live(console=console, refresh_per_second=4) as live:
@@ -219,8 +220,8 @@ def status(job_id: str) -> None:
     """Print a job's state, steps, counts and errors."""
 
     async def run() -> int:
-        from api.jobs import describe_job
-        from workflows.client import connect_client
+        from pressroom.api.jobs import describe_job
+        from pressroom.workflows.client import connect_client
 
         view = await describe_job(await connect_client(Settings()), job_id)
         if view is None:
@@ -239,8 +240,8 @@ def cancel(job_id: str) -> None:
     `cancelled`, the work store is cleaned and the site's current revision is untouched."""
 
     async def run() -> int:
-        from api.jobs import JobClosed, cancel_job
-        from workflows.client import connect_client
+        from pressroom.api.jobs import JobClosed, cancel_job
+        from pressroom.workflows.client import connect_client
 
         try:
             found = await cancel_job(await connect_client(Settings()), job_id)
@@ -268,8 +269,8 @@ def jobs(
     """List recent jobs, newest first, through Temporal visibility."""
 
     async def run() -> int:
-        from api.jobs import list_jobs
-        from workflows.client import connect_client
+        from pressroom.api.jobs import list_jobs
+        from pressroom.workflows.client import connect_client
 
         try:
             found = await list_jobs(await connect_client(Settings()), state, limit)
@@ -297,11 +298,10 @@ def replay(job_id: str) -> None:
     """Fetch a job's history from Temporal and replay it against the current workflow code."""
 
     async def run() -> int:
+        from pressroom.workflows.client import connect_client
+        from pressroom.workflows.process_job import ProcessJob
         from temporalio.contrib.pydantic import pydantic_data_converter
         from temporalio.worker import Replayer
-
-        from workflows.client import connect_client
-        from workflows.process_job import ProcessJob
 
         client = await connect_client(Settings())
         history = await client.get_workflow_handle(job_id).fetch_history()
@@ -321,7 +321,7 @@ def demo(
     keep_running: Annotated[bool, typer.Option(help="Leave the dev stack up afterwards")] = True,
 ) -> None:
     """Bring up the embedded stack, run a real job on the example blog, show what it made."""
-    from starter.demo import run_demo
+    from pressroom.starter.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(Settings(), keep_running=keep_running)))
 
@@ -337,7 +337,7 @@ def search(
     limit: Annotated[int, typer.Option(help="Posts (and images) to show, 1-50")] = 10,
 ) -> None:
     """Search a loaded site: the same results as GET /search, in the terminal."""
-    from starter.search import run_search
+    from pressroom.starter.search import run_search
 
     code = asyncio.run(
         run_search(Settings(), query, site=site, mode=mode, kind=kind, limit=limit, console=console)

@@ -22,14 +22,14 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pressroom.starter import devstack
+from pressroom.starter.search import run_search
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pressroom import webhooks
+from pressroom.callbacks import webhooks
 from pressroom.config import Settings
-from starter import devstack
-from starter.search import run_search
 
 console = Console()
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -178,8 +178,8 @@ async def run_demo(settings: Settings, *, keep_running: bool = True) -> int:
             filter(None, [os.environ.get("NETWORK_ALLOWLIST", ""), "127.0.0.1"])
         ),
     }
-    worker = _spawn(["-m", "worker"], env, state / "worker.log")
-    api = _spawn(["-m", "api"], env, state / "api.log")
+    worker = _spawn(["-m", "pressroom.starter.worker"], env, state / "worker.log")
+    api = _spawn(["-m", "pressroom.api"], env, state / "api.log")
     base = f"http://127.0.0.1:{api_port}"
     job_id = f"demo-{int(time.time())}"
     try:

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pressroom.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
 from pressroom.config import Settings
-from pressroom.embedded import (
+from pressroom.runtime.embedded import (
     embedded_postgres_url,
     postgres_running,
     stop_embedded_postgres,
 )
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 
 def temporal_binary() -> Path:

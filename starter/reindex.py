@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from api.requests import default_dist_folder
-from pressroom import database
+from pressroom.api.requests import default_dist_folder
+from pressroom.workflows.plans import REINDEX
+
 from pressroom.config import Settings
-from workflows.plans import REINDEX
+from pressroom.db import database
 
 
 class NoRecordedSource(Exception):
@@ -23,7 +24,7 @@ class NoRecordedSource(Exception):
 
 async def recorded_source(settings: Settings, site: str) -> tuple[str, str] | None:
     """(repoUrl, distFolder) of the site's current revision, from Postgres."""
-    from worker import database_url
+    from pressroom.starter.worker import database_url
 
     conn = await database.connect(database_url(settings))
     try:

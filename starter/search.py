@@ -12,10 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.db import database
 from pressroom.embeddings import aclose_embedder, make_embedder
-from pressroom.search import MARK_START, MARK_STOP, Searcher, SearchError, SearchParams
+from pressroom.search.searcher import MARK_START, MARK_STOP, Searcher, SearchError, SearchParams
 
 _SPACES = re.compile(r"\s+")
 _SITES_SQL = "SELECT site_id FROM sites WHERE current_revision IS NOT NULL ORDER BY site_id"
@@ -24,7 +24,7 @@ _SITES_SQL = "SELECT site_id FROM sites WHERE current_revision IS NOT NULL ORDER
 def database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url.get_secret_value()
-    from pressroom.embedded import embedded_postgres_url
+    from pressroom.runtime.embedded import embedded_postgres_url
 
     return embedded_postgres_url(settings.pgdata_dir)
 
@@ -77,7 +77,7 @@ async def run_search(
     console: Console,
 ) -> int:
     """Search and print; returns the exit code (2 for bad input, 1 for no such site)."""
-    from api.search import fusion_from
+    from pressroom.api.search import fusion_from
 
     conn = await database.connect(database_url(settings))
     embedder = None

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from pressroom.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from pressroom.config import Settings
-from pressroom.embedded import embedded_postgres_url
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from pressroom.runtime.embedded import embedded_postgres_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPORA = REPO_ROOT.parent / "shared" / "corpora"
@@ -100,7 +100,7 @@ def settings(tmp_path: Path, pg_url: str, temporal_env: WorkflowEnvironment) -> 
 @pytest_asyncio.fixture
 async def worker(settings: Settings, temporal_client: Client) -> AsyncIterator[None]:
     """An in-process worker on the test's own task queue."""
-    from worker import running_worker
+    from pressroom.starter.worker import running_worker
 
     async with running_worker(settings, temporal_client):
         yield
@@ -110,8 +110,7 @@ async def worker(settings: Settings, temporal_client: Client) -> AsyncIterator[N
 async def api_url(settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
     """The real aiohttp API app served on a loopback port."""
     from aiohttp import web
-
-    from api.app import create_app
+    from pressroom.api.app import create_app
 
     runner = web.AppRunner(create_app(settings, temporal_client))
     await runner.setup()

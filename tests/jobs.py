@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pressroom.api.jobs import start_job
+from pressroom.api.requests import job_input, parse_job_request
 from temporalio.client import Client, WorkflowHistory
 
-from api.jobs import start_job
-from api.requests import job_input, parse_job_request
 from pressroom.config import Settings
 
 MAX_PAYLOAD_BYTES = 64 * 1024

@@ -10,9 +10,8 @@ import uuid
 from typing import Any
 
 import aiohttp
+from pressroom.workflows.plans import KNOWN_TASKS
 from temporalio.client import Client
-
-from workflows.plans import KNOWN_TASKS
 
 
 def job_body(**overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pressroom.artifacts import (
+from pressroom.embeddings import HashingEmbedder
+from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
+from pressroom.publish.artifacts import (
     MANIFEST_JSON,
     SearchEntry,
     build_manifest,
@@ -24,9 +26,7 @@ from pressroom.artifacts import (
     write_posts_json,
     write_search_json,
 )
-from pressroom.embeddings import HashingEmbedder
-from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
-from pressroom.storage import sha256_file
+from pressroom.storage.base import sha256_file
 
 
 def make_post(i: int, body_words: int = 40) -> Post:

@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
+from pressroom.api.app import create_app
+from pressroom.api.auth import parse_tokens, token_ok
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from api.app import create_app
-from api.auth import parse_tokens, token_ok
 from pressroom.config import Settings
 
 TOKENS = "alpha-token-123, beta-token-456"

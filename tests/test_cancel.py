@@ -15,16 +15,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pressroom.starter.worker import running_worker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.db import database
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.ops import Receiver, loopback_settings, process_env, run_cli, wait_for_activity
 from tests.jobs import job_request, run_job, start
-from worker import running_worker
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ async def test_delete_cancels_a_job_mid_load_and_leaves_the_site_as_it_was(
     pg_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="pressroom.faults")
+    caplog.set_level(logging.WARNING, logger="pressroom.runtime.faults")
     site = f"cancel-{uuid.uuid4().hex[:8]}"
     async with running_worker(settings, temporal_client):
         first = await run_job(temporal_client, settings, job_request(EXAMPLE_BLOG, site=site))

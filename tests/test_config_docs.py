@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pressroom.workflows.client import tls_config
 from temporalio.service import TLSConfig
 
 from pressroom.config import Settings
-from workflows.client import tls_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _VAR = re.compile(r"`([A-Z][A-Z0-9_]+)`")

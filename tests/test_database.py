@@ -22,7 +22,7 @@ import pytest
 from conftest import JEKYLL
 from pgvector import Vector
 
-from pressroom import database as db
+from pressroom.db import database as db
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
 
 # --- fixtures and builders ----------------------------------------------------------------------

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from pressroom.starter import devstack
 
 from pressroom.config import Settings
-from pressroom.embedded import postgres_running, postmaster_pid, stop_embedded_postgres
-from starter import devstack
+from pressroom.runtime.embedded import postgres_running, postmaster_pid, stop_embedded_postgres
 
 PRESSROOM = Path(sys.executable).parent / "pressroom"
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pressroom.starter.demo import callback_receiver
 
-from pressroom import database
-from pressroom.artifacts import sha256_file
 from pressroom.config import Settings
-from starter.demo import callback_receiver
+from pressroom.db import database
+from pressroom.publish.artifacts import sha256_file
 
 
 async def post_job(api_url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

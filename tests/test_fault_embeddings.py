@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
 from pressroom.config import Settings
@@ -28,7 +29,6 @@ from tests.fakes.openai_server import (
     server_tokens,
 )
 from tests.jobs import job_request, run_job, start
-from worker import running_worker
 
 
 @pytest_asyncio.fixture

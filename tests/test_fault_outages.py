@@ -13,11 +13,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pressroom.workflows.client import connect_client
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from pressroom import database, webhooks
+from pressroom.callbacks import webhooks
 from pressroom.config import Settings
+from pressroom.db import database
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.crash_drills import (
     WAIT_S,
@@ -33,7 +35,6 @@ from tests.fakes.crash_drills import (
 )
 from tests.fakes.fault_receiver import CallbackReceiver, callback_receiver
 from tests.jobs import job_request, start
-from workflows.client import connect_client
 
 
 @pytest.fixture

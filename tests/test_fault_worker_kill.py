@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.db import database
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.crash_drills import (
     WAIT_S,
@@ -41,7 +42,6 @@ from tests.fakes.crash_drills import (
 from tests.fakes.fault_receiver import callback_receiver
 from tests.fakes.openai_server import FakeOpenAI
 from tests.jobs import job_request, run_job, start
-from worker import running_worker
 
 SITE = "drill"
 DATA_FILES = ("posts.json", "media.json", "search.json")  # the manifest also holds a time

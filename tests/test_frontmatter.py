@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from pressroom.frontmatter import FrontMatterError, json_safe, split_front_matter
+from pressroom.content.frontmatter import FrontMatterError, json_safe, split_front_matter
 
 
 def test_yaml_front_matter_and_body() -> None:

@@ -37,10 +37,10 @@ from hypothesis import strategies as st
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.frontmatter import MAX_FRONT_MATTER_BYTES
-from pressroom.media import is_image_path
+from pressroom.content.frontmatter import MAX_FRONT_MATTER_BYTES
+from pressroom.content.media import is_image_path
+from pressroom.content.posts import is_post_path
 from pressroom.models import MAX_INLINE_ERRORS, MAX_REASON_BYTES
-from pressroom.posts import is_post_path
 from tests.jobs import job_request, run_job
 
 # One worker serves every example on purpose (starting one per example would cost seconds):

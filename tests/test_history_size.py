@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
 from bench.generate import generate_corpus
 from pressroom.config import Settings
 from tests.jobs import MAX_PAYLOAD_BYTES, job_request, largest_event, run_job
-from worker import running_worker
 
 
 async def test_no_payload_over_64k_for_jekyll(

@@ -13,15 +13,15 @@ from typing import Any
 
 import asyncpg
 import pytest_asyncio
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.content.posts import parse_post
+from pressroom.db import database
 from pressroom.embeddings.inputs import section_input
-from pressroom.posts import parse_post
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job
-from worker import running_worker
 
 __all__ = ["openai_server"]  # the fixture, re-exported for pytest
 

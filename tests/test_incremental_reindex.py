@@ -11,15 +11,15 @@ import sys
 import uuid
 from pathlib import Path
 
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.db import database
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job
 from tests.test_incremental import fresh_model, openai_settings
-from worker import running_worker
 
 __all__ = ["openai_server"]
 

@@ -27,17 +27,17 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError
 
 from pressroom.config import Settings
-from pressroom.markdown import HtmlPolicy
-from pressroom.media import unique_media_paths
+from pressroom.content.markdown import HtmlPolicy
+from pressroom.content.media import unique_media_paths
+from pressroom.content.posts import FIELD_CAPS, parse_post, unique_post_paths
 from pressroom.models import MAX_INLINE_ERROR_BYTES, MAX_REASON_BYTES, ParseSummary
-from pressroom.posts import FIELD_CAPS, parse_post, unique_post_paths
-from pressroom.search import HIT_CAPS, MARK_START, bounded_snippet, snippet_html
-from pressroom.search_file import SearchFile
-from pressroom.sources import SourceLimits
+from pressroom.search.file import SearchFile
+from pressroom.search.searcher import HIT_CAPS, MARK_START, bounded_snippet, snippet_html
+from pressroom.sources.archive import SourceLimits
 from pressroom.steps.fetch import fetch_source
 from pressroom.steps.parse import html_policy_for, parse_source
-from pressroom.storage import LocalStore
-from pressroom.workstore import WorkKeys, read_post_errors
+from pressroom.storage.base import LocalStore
+from pressroom.storage.workstore import WorkKeys, read_post_errors
 from tests.jobs import job_request
 from tests.published import assert_unchanged, snapshot
 
@@ -311,8 +311,8 @@ async def test_row14_hard_link_in_a_local_source_is_a_file_error(
 @asynccontextmanager
 async def serving(settings: Settings, client: Client) -> AsyncIterator[str]:
     """A worker and the API, both with `settings` (the fixtures use the plain ones)."""
-    from api.app import create_app
-    from worker import running_worker
+    from pressroom.api.app import create_app
+    from pressroom.starter.worker import running_worker
 
     async with running_worker(settings, client):
         runner = web.AppRunner(create_app(settings, client))

@@ -220,8 +220,8 @@ async def test_row04_reserved_revision_id_refused_even_without_the_api(
     status, reply = await post_job(api_url, body)
     assert status == 400 and reply["field"] == "data.revisionId", reply
     # The workflow refuses it too when started by other means (JobInput built by hand).
-    from api.jobs import start_job
-    from api.requests import job_input, parse_job_request
+    from pressroom.api.jobs import start_job
+    from pressroom.api.requests import job_input, parse_job_request
 
     ok_body = dict(body, data=dict(body["data"], revisionId="fine"))
     request, parsed = parse_job_request(json.dumps(ok_body).encode())

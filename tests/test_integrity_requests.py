@@ -20,15 +20,15 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from pressroom.api.jobs import start_job
+from pressroom.api.requests import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, job_input, parse_job_request
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from yarl import URL
 
-from api.jobs import start_job
-from api.requests import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, job_input, parse_job_request
 from pressroom.config import Settings
 from tests.conftest import EXAMPLE_BLOG
 from tests.published import assert_unchanged, snapshot
-from worker import running_worker
 
 
 @dataclass

@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from pressroom.markdown import (
+from pressroom.content.markdown import (
     MarkdownError,
     RenderedMarkdown,
     count_words,

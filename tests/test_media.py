@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pressroom.media import attach_references, describe_image, is_image_path
+from pressroom.content.media import attach_references, describe_image, is_image_path
 from pressroom.models import ImageRef, MediaItem, MediaRef, Post
-from pressroom.sources import list_source_files
+from pressroom.sources.archive import list_source_files
 
 JEKYLL = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "jekyll-docs"
 EXAMPLE_BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"

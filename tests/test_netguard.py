@@ -14,16 +14,16 @@ import aiohttp
 import pytest
 from temporalio.client import Client
 
-from pressroom import webhooks
+from pressroom.callbacks import webhooks
 from pressroom.config import Settings
-from pressroom.fetchers.http_archive import download_archive
-from pressroom.netguard import (
+from pressroom.security.netguard import (
     DestinationRefused,
     NetworkPolicy,
     classify_address,
     guarded_session,
 )
-from pressroom.sources import SourceError
+from pressroom.sources.archive import SourceError
+from pressroom.sources.http import download_archive
 from tests.fakes.dns import SocketTripwire, StubResolver
 from tests.fakes.origin import running_origin
 from tests.jobs import job_request, start

@@ -20,20 +20,20 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pressroom.starter.demo import callback_receiver
+from pressroom.starter.worker import running_worker
 from pydantic import SecretStr
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError
 
-from pressroom import database
-from pressroom.artifacts import decode_vector
 from pressroom.config import Settings
+from pressroom.db import database
 from pressroom.embeddings.isolate import PROBE_INPUT
 from pressroom.embeddings.openai import OpenAIEmbedder, openai_client
-from starter.demo import callback_receiver
+from pressroom.publish.artifacts import decode_vector
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job, start
-from worker import running_worker
 
 __all__ = ["openai_server"]  # the fixture, re-exported for pytest
 

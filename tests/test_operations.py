@@ -15,12 +15,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pressroom.api.jobs import list_jobs
+from pressroom.starter.worker import metrics_runtime, running_worker
+from pressroom.workflows.client import connect_client
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from api.jobs import list_jobs
-from pressroom import logs
 from pressroom.config import Settings
+from pressroom.runtime import logs
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.ops import (
     free_port,
@@ -31,8 +33,6 @@ from tests.fakes.ops import (
     wait_for_activity,
 )
 from tests.jobs import job_request, run_job, start
-from worker import metrics_runtime, running_worker
-from workflows.client import connect_client
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ async def test_sigterm_drains_the_worker_and_the_job_finishes(
         LOG_FORMAT="json",
     )
     log = tmp_path / "worker.log"
-    doomed = spawn("worker", env, log)
+    doomed = spawn("pressroom.starter.worker", env, log)
     try:
         job_id = await start(temporal_client, settings, job_request(EXAMPLE_BLOG, site="drain"))
         await wait_for_activity(temporal_client, job_id, "load_database")
@@ -281,7 +281,7 @@ async def test_sigterm_stops_the_api_cleanly(settings: Settings, tmp_path: Path)
     port = free_port()
     env = process_env(settings, API_PORT=str(port), LOG_FORMAT="json")
     log = tmp_path / "api.log"
-    proc = spawn("api", env, log)
+    proc = spawn("pressroom.api", env, log)
     try:
         deadline = time.monotonic() + 60
         async with aiohttp.ClientSession() as http:
@@ -318,7 +318,7 @@ async def test_sigterm_past_the_grace_period_hands_the_step_to_another_worker(
         LOG_FORMAT="json",
     )
     log = tmp_path / "worker.log"
-    doomed = spawn("worker", env, log)
+    doomed = spawn("pressroom.starter.worker", env, log)
     try:
         job_id = await start(temporal_client, settings, job_request(EXAMPLE_BLOG, site="grace"))
         await wait_for_activity(temporal_client, job_id, "load_database")

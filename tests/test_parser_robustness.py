@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.frontmatter import FrontMatterError, json_safe, split_front_matter
+from pressroom.content.frontmatter import FrontMatterError, json_safe, split_front_matter
+from pressroom.content.posts import PostParseError, parse_post
 from pressroom.models import Post, PostError
-from pressroom.posts import PostParseError, parse_post
 from pressroom.steps.parse import parse_one
 from tests.conftest import EXAMPLE_BLOG
 from tests.jobs import job_request, run_job

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pressroom import markdown as markdown_module
+from pressroom.content import markdown as markdown_module
+from pressroom.content.posts import PostParseError, is_post_path, parse_post
 from pressroom.models import Post
-from pressroom.posts import PostParseError, is_post_path, parse_post
 from tests.conftest import JEKYLL
 
 
@@ -239,7 +239,7 @@ def test_recursion_error_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("pressroom.posts.render", explode)
+    monkeypatch.setattr("pressroom.content.posts.render", explode)
     with pytest.raises(PostParseError, match=r"nested too deeply.*recursion limit"):
         post("a.md", "x")
 

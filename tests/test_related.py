@@ -9,8 +9,8 @@ import asyncpg
 import numpy as np
 from temporalio.client import Client
 
-from pressroom import database, related
 from pressroom.config import Settings
+from pressroom.db import database, related
 from tests.fakes import search_sites
 from tests.fakes.search_sites import EXAMPLE_BLOG, SearchDB
 from tests.jobs import job_request, run_job

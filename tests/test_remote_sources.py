@@ -20,10 +20,15 @@ from aiohttp import web
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.fetchers import FetchOptions, SourceUnavailable, materialize_source_async
-from pressroom.netguard import NetworkPolicy, guarded_session
-from pressroom.sources import SourceError, SourceLimits, compute_revision_id, list_source_files
-from pressroom.storage_s3 import S3Config
+from pressroom.security.netguard import NetworkPolicy, guarded_session
+from pressroom.sources import FetchOptions, SourceUnavailable, materialize_source_async
+from pressroom.sources.archive import (
+    SourceError,
+    SourceLimits,
+    compute_revision_id,
+    list_source_files,
+)
+from pressroom.storage.s3 import S3Config
 from tests.fakes.dns import StubResolver
 from tests.fakes.moto import (
     ACCESS_KEY,

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pressroom.workflows.process_job import ProcessJob
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -18,7 +19,6 @@ from temporalio.worker import Replayer
 from pressroom.config import Settings
 from tests.conftest import EXAMPLE_BLOG
 from tests.jobs import job_request, run_job
-from workflows.process_job import ProcessJob
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -17,17 +17,17 @@ from typing import Any
 
 import asyncpg
 import pytest_asyncio
+from pressroom.api.jobs import start_job
+from pressroom.api.requests import job_input, parse_job_request
+from pressroom.starter.worker import running_worker
+from pressroom.workflows.plans import SWITCH
 from temporalio.client import Client
 
-from api.jobs import start_job
-from api.requests import job_input, parse_job_request
 from bench.generate import generate_corpus
-from pressroom import database
 from pressroom.config import Settings
-from pressroom.revisions import iso, parse_time
+from pressroom.db import database
+from pressroom.publish.latest import iso, parse_time
 from tests.jobs import job_request, run_job, start
-from worker import running_worker
-from workflows.plans import SWITCH
 
 
 @pytest_asyncio.fixture

@@ -19,12 +19,17 @@ import asyncpg
 import numpy as np
 import pytest
 
-from pressroom import database as db
+from pressroom.db import database as db
 from pressroom.embeddings.cache import PostgresEmbeddingCache
 from pressroom.embeddings.inputs import input_sha256, section_input
 from pressroom.models import MediaItem, Post, Section
-from pressroom.revisions import RevisionOrder, latest_document, read_latest, write_latest_if_newer
-from pressroom.storage import LocalStore
+from pressroom.publish.latest import (
+    RevisionOrder,
+    latest_document,
+    read_latest,
+    write_latest_if_newer,
+)
+from pressroom.storage.base import LocalStore
 
 DIMS = 8
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

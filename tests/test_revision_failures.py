@@ -15,14 +15,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from pressroom.api.jobs import describe_job
+from pressroom.starter.worker import running_worker
+from pressroom.workflows.plans import LOAD_DATABASE, SWITCH
 from temporalio.client import Client, WorkflowFailureError
 
-from api.jobs import describe_job
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.db import database
 from tests.jobs import job_request, run_job, start
-from worker import running_worker
-from workflows.plans import LOAD_DATABASE, SWITCH
 
 EDITED = "docs/_docs/permalinks.md"
 DELETED = "docs/_docs/configuration/webrick.md"

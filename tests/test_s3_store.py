@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from pressroom import database
 from pressroom.config import Settings
+from pressroom.db import database
 from pressroom.models import ArtifactFile, PublishSummary
-from pressroom.publication import PublishRefused
+from pressroom.publish.layout import PublishRefused
 from pressroom.steps import no_progress
 from pressroom.steps.publish import (
     LATEST_CACHE_CONTROL,
     REVISION_CACHE_CONTROL,
     publish_artifacts,
 )
-from pressroom.storage import LocalStore, StorageError, Store, open_store, sha256_file
-from pressroom.storage_s3 import S3Store, parse_s3_url
-from pressroom.workstore import WorkKeys
+from pressroom.storage.base import LocalStore, StorageError, Store, open_store, sha256_file
+from pressroom.storage.s3 import S3Store, parse_s3_url
+from pressroom.storage.workstore import WorkKeys
 from tests.fakes.moto import (
     moto_endpoint,  # noqa: F401 - fixture
     s3_admin,

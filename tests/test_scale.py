@@ -13,18 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
 from bench.generate import generate_corpus
 from bench.history import HistoryStats, history_stats
 from pressroom.config import Settings
-from pressroom.sources import SourceLimits
+from pressroom.sources.archive import SourceLimits
 from pressroom.steps import no_progress, parse
 from pressroom.steps.fetch import fetch_source
-from pressroom.storage import LocalStore
-from pressroom.workstore import WorkKeys
+from pressroom.storage.base import LocalStore
+from pressroom.storage.workstore import WorkKeys
 from tests.jobs import MAX_PAYLOAD_BYTES, job_request, run_job
-from worker import running_worker
 
 LIMITS = SourceLimits(max_total_bytes=1 << 30, max_files=10_000, max_file_bytes=1 << 24)
 MAX_EVENTS = 2000

@@ -19,7 +19,7 @@ from PIL import Image
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.db_pool import Database
+from pressroom.db.pool import Database
 from pressroom.embeddings import HashingEmbedder
 from tests.fakes import search_sites
 from tests.fakes.search_sites import SearchDB
@@ -306,7 +306,7 @@ async def test_phrases_and_exclusions(
 async def test_a_foreign_embedder_gets_409_for_vectors_and_text_for_hybrid(
     search_settings: Settings, temporal_client: Client, http: aiohttp.ClientSession
 ) -> None:
-    from api.app import create_app
+    from pressroom.api.app import create_app
 
     database = Database(search_settings.database_url.get_secret_value())  # type: ignore[union-attr]
     app = create_app(
@@ -333,7 +333,7 @@ async def test_a_foreign_embedder_gets_409_for_vectors_and_text_for_hybrid(
 async def test_database_down_is_503(
     settings: Settings, temporal_client: Client, http: aiohttp.ClientSession
 ) -> None:
-    from api.app import create_app
+    from pressroom.api.app import create_app
 
     database = Database("postgresql://nobody@127.0.0.1:9/none")  # nothing listens on port 9
     runner = web.AppRunner(create_app(settings, temporal_client, database=database))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pressroom.starter.cli import app
 from typer.testing import CliRunner
 
-from starter.cli import app
 from tests.fakes import search_sites
 from tests.fakes.search_sites import SearchDB
 

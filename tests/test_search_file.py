@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from temporalio.client import Client
 
-from pressroom import database
-from pressroom.artifacts import SearchEntry, write_search_json
 from pressroom.config import Settings
+from pressroom.db import database
 from pressroom.embeddings import HashingEmbedder
-from pressroom.search import Searcher, SearchError, SearchParams
-from pressroom.search_file import Analyzer, SearchFile
+from pressroom.publish.artifacts import SearchEntry, write_search_json
+from pressroom.search.file import Analyzer, SearchFile
+from pressroom.search.searcher import Searcher, SearchError, SearchParams
 from tests.fakes.search_sites import EXAMPLE_BLOG
 from tests.jobs import job_request, run_job
 

@@ -23,17 +23,18 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from pressroom.api.app import create_app
+from pressroom.starter.worker import running_worker
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from api.app import create_app
-from pressroom import logs, sealing
 from pressroom.config import Settings
+from pressroom.runtime import logs
+from pressroom.security import sealing
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.ops import Receiver, loopback_settings
 from tests.jobs import job_request
-from worker import running_worker
 
 SECRETS = {
     "webhook": "webhook-secret-v4lue-Q9x",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pressroom.sources import (
+from pressroom.sources.archive import (
     SourceError,
     SourceFile,
     SourceLimits,

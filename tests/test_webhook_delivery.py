@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import pytest_asyncio
+from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
-from pressroom import delivery
+from pressroom.callbacks import schedule as delivery
+from pressroom.callbacks.webhooks import verify
 from pressroom.config import Settings
-from pressroom.webhooks import verify
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.ops import Answer, Hit, Receiver, loopback_settings, wait_for_activity
 from tests.jobs import job_request, start
-from worker import running_worker
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_retry_delay_grows_with_jitter_and_honours_retry_after() -> None:
 
 
 def test_callback_policy_is_bounded_by_the_window() -> None:
-    from workflows import plans
+    from pressroom.workflows import plans
 
     policy = plans.callback_policy(3600, 10)
     assert policy.schedule_to_close is not None

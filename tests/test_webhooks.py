@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from pressroom.webhooks import (
+from pressroom.callbacks.webhooks import (
     USER_AGENT,
     WebhookVerificationError,
     callback_body,

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
+    from pressroom.activities.contracts import (
         BuildRequest,
         CallbackRequest,
         CleanupRequest,
@@ -24,8 +24,11 @@ with workflow.unsafe.imports_passed_through():
         StepRequest,
         SwitchRequest,
     )
-    from activities.pipeline import PipelineActivities
-    from pressroom import metrics
+    from pressroom.activities.pipeline import PipelineActivities
+    from pressroom.workflows import plans
+    from pressroom.workflows.search_attributes import STATE
+
+    from pressroom.callbacks.webhooks import callback_body
     from pressroom.models import (
         MAX_INLINE_ERRORS,
         EmbeddingInfo,
@@ -35,9 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ParseSummary,
         StepProgress,
     )
-    from pressroom.webhooks import callback_body
-    from workflows import plans
-    from workflows.search_attributes import STATE
+    from pressroom.runtime import metrics
 
 MAX_LOG_LINES = 100
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import asyncpg
 import numpy as np
 
-from pressroom import database
+from pressroom.db import database
 
 
 class EmbeddingCache(Protocol):

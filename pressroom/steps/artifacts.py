@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from pressroom import artifacts
-from pressroom.artifacts import SearchEntry
 from pressroom.models import ArtifactFile, ArtifactSummary, EmbeddingInfo, MediaItem, Post
+from pressroom.publish import artifacts
+from pressroom.publish.artifacts import SearchEntry
 from pressroom.steps import Progress
 from pressroom.steps.describe import apply_descriptions
 from pressroom.steps.load import VectorStream
-from pressroom.storage import Store, sha256_file
-from pressroom.workstore import WorkKeys, read_jsonl
+from pressroom.storage.base import Store, sha256_file
+from pressroom.storage.workstore import WorkKeys, read_jsonl
 
 ARTIFACT_FILES = (
     artifacts.POSTS_JSON,

@@ -20,8 +20,8 @@ from pressroom.embeddings.inputs import input_sha256, media_input
 from pressroom.embeddings.vision import DescriptionCache, ImageDescriber, UnsupportedImage
 from pressroom.models import MAX_INLINE_ERRORS, PostError
 from pressroom.steps import Progress
-from pressroom.storage import Store
-from pressroom.workstore import WorkKeys, read_jsonl, write_jsonl
+from pressroom.storage.base import Store
+from pressroom.storage.workstore import WorkKeys, read_jsonl, write_jsonl
 
 
 @dataclass

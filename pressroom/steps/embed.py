@@ -18,13 +18,13 @@ from pressroom.embeddings.base import Embedder, batched
 from pressroom.embeddings.cache import EmbeddingCache
 from pressroom.embeddings.isolate import embed_isolating
 from pressroom.embeddings.vision import DescriptionCache, ImageDescriber
-from pressroom.faults import fault_point
 from pressroom.models import MAX_INLINE_ERRORS, EmbeddingInfo, EmbedSummary, PostError
+from pressroom.runtime.faults import fault_point
 from pressroom.steps import Progress
 from pressroom.steps.describe import describe_rows, descriptions_jsonl
 from pressroom.steps.embed_gate import provider_gate
-from pressroom.storage import Store
-from pressroom.workstore import WorkKeys, read_jsonl, vectors_to_bytes
+from pressroom.storage.base import Store
+from pressroom.storage.workstore import WorkKeys, read_jsonl, vectors_to_bytes
 
 
 def embedding_info(embedder: Embedder) -> EmbeddingInfo:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiohttp
 
-from pressroom.fetchers import FetchOptions, materialize_source_async
-from pressroom.media import is_image_path
+from pressroom.content.media import is_image_path
+from pressroom.content.posts import is_post_path
 from pressroom.models import PostError, SourceSummary
-from pressroom.posts import is_post_path
-from pressroom.sources import (
+from pressroom.sources import FetchOptions, materialize_source_async
+from pressroom.sources.archive import (
     SourceFile,
     SourceLimits,
     compute_revision_id,
@@ -31,8 +31,8 @@ from pressroom.sources import (
     printable_path,
 )
 from pressroom.steps import Progress
-from pressroom.storage import Store
-from pressroom.workstore import WorkKeys, write_jsonl
+from pressroom.storage.base import Store
+from pressroom.storage.workstore import WorkKeys, write_jsonl
 
 
 def _snapshot(root: Path, files: list[SourceFile], dest: Path) -> None:

@@ -16,16 +16,16 @@ from typing import TypeVar
 import asyncpg
 import numpy as np
 
-from pressroom import database
-from pressroom.database import MediaRow, SectionRow
-from pressroom.faults import fault_point, is_armed
+from pressroom.content.thumbnails import store_thumbnails, thumbnails_from_snapshot
+from pressroom.db import database
+from pressroom.db.database import MediaRow, SectionRow
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
-from pressroom.search import post_ts_config
+from pressroom.runtime.faults import fault_point, is_armed
+from pressroom.search.searcher import post_ts_config
 from pressroom.steps import Progress
 from pressroom.steps.describe import apply_descriptions
-from pressroom.storage import Store
-from pressroom.thumbnails import store_thumbnails, thumbnails_from_snapshot
-from pressroom.workstore import WorkKeys, read_jsonl, vectors_from_bytes
+from pressroom.storage.base import Store
+from pressroom.storage.workstore import WorkKeys, read_jsonl, vectors_from_bytes
 
 T = TypeVar("T")
 

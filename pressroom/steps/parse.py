@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from pressroom.config import Settings
+from pressroom.content.markdown import HtmlPolicy
+from pressroom.content.media import describe_image, is_image_path, unique_media_paths
+from pressroom.content.posts import is_post_path, unique_post_paths
 from pressroom.embeddings.inputs import input_sha256, media_input
-from pressroom.markdown import HtmlPolicy
-from pressroom.media import describe_image, is_image_path, unique_media_paths
 from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError, inline_errors
-from pressroom.posts import is_post_path, unique_post_paths
 from pressroom.steps import Progress
 from pressroom.steps.parse_part import PartSummary, Snapshot, parse_one, part_path
 from pressroom.steps.parse_pool import parse_parts
-from pressroom.storage import Store
-from pressroom.workstore import WorkKeys, read_jsonl, read_post_errors, write_jsonl
+from pressroom.storage.base import Store
+from pressroom.storage.workstore import WorkKeys, read_jsonl, read_post_errors, write_jsonl
 
 # From this many posts the parse also runs in child processes (PARSE_PROCESSES in all, this
 # one included): below it, starting one (~0.3 s) costs more than the second core saves.

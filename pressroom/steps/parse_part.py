@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from pressroom.content.markdown import HtmlPolicy
+from pressroom.content.posts import PostParseError, parse_post
 from pressroom.embeddings.inputs import input_sha256, section_input
-from pressroom.markdown import HtmlPolicy
 from pressroom.models import (
     MAX_INLINE_ERROR_BYTES,
     MAX_INLINE_ERRORS,
@@ -36,7 +37,6 @@ from pressroom.models import (
     error_bytes,
     inline_errors,
 )
-from pressroom.posts import PostParseError, parse_post
 
 PART_FILES = ("posts", "inputs", "refs", "errors", "warnings", "skipped")
 

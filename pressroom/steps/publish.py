@@ -16,10 +16,10 @@ from typing import Any
 
 import asyncpg
 
-from pressroom.artifacts import MANIFEST_JSON
-from pressroom.faults import fault_point
 from pressroom.models import ArtifactFile, PublishSummary
-from pressroom.publication import (
+from pressroom.publish.artifacts import MANIFEST_JSON
+from pressroom.publish.latest import RevisionOrder, latest_document, write_latest_if_newer
+from pressroom.publish.layout import (
     PublishRefused,
     claim_folder,
     latest_key,
@@ -29,10 +29,10 @@ from pressroom.publication import (
     revision_prefix,
     same_output,
 )
-from pressroom.revisions import RevisionOrder, latest_document, write_latest_if_newer
+from pressroom.runtime.faults import fault_point
 from pressroom.steps import Progress
-from pressroom.storage import Store, sha256_file
-from pressroom.workstore import WorkKeys
+from pressroom.storage.base import Store, sha256_file
+from pressroom.storage.workstore import WorkKeys
 
 CONTENT_TYPES = {".json": "application/json"}
 # Revision files never change once written (their key names the revision).

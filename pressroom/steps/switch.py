@@ -17,14 +17,14 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from pressroom import database
-from pressroom.faults import fault_point
+from pressroom.db import database
 from pressroom.models import SwitchSummary
-from pressroom.revisions import RevisionOrder, latest_document, write_latest_if_newer
+from pressroom.publish.latest import RevisionOrder, latest_document, write_latest_if_newer
+from pressroom.publish.layout import latest_key
+from pressroom.runtime.faults import fault_point
 from pressroom.steps import Progress
-from pressroom.publication import latest_key
 from pressroom.steps.publish import LATEST_CACHE_CONTROL
-from pressroom.storage import Store
+from pressroom.storage.base import Store
 
 
 async def switch_revision(

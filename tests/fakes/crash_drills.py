@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pressroom.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from pressroom import database
 from pressroom.config import Settings
-from pressroom.storage import sha256_file
+from pressroom.db import database
+from pressroom.storage.base import sha256_file
 from tests.conftest import REPO_ROOT, TEMPORAL_BIN
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 WAIT_S = 120.0  # generous: the machine is shared with other test runs
 
@@ -69,7 +69,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 def spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`python -m worker` with `env`, output appended to `log`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "worker"],
+        [sys.executable, "-m", "pressroom.starter.worker"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log.open("ab"),

@@ -153,7 +153,7 @@ def run_cli(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "starter.cli", *args],
+        [sys.executable, "-m", "pressroom.starter.cli", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

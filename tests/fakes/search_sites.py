@@ -115,7 +115,7 @@ def search_settings(settings: Settings, search_db: SearchDB) -> Settings:
 @pytest_asyncio.fixture
 async def search_api(search_settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
     """The real API app (job routes and search) on a loopback port, over the search DB."""
-    from api.app import create_app
+    from pressroom.api.app import create_app
 
     runner = web.AppRunner(create_app(search_settings, temporal_client))
     await runner.setup()

@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 
 from pressroom.models import EmbeddingInfo
-from pressroom.storage import StorageError, Store
+from pressroom.storage.base import StorageError, Store
 
 # Bumped whenever artifacts built from the same input would come out different.
 FORMAT_VERSION = "pressroom/2"

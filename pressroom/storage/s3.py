@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from pressroom.config import Settings
-from pressroom.storage import ObjectInfo, StorageError, check_key, sha256_file
+from pressroom.storage.base import ObjectInfo, StorageError, check_key, sha256_file
 
 SHA256_META = "sha256"  # stored as x-amz-meta-sha256
 POINTER_NAME = "latest.json"

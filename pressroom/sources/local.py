@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pressroom.sources import SourceError, redact_url
+from pressroom.sources.archive import SourceError, redact_url
 
 LocalSources = Literal["any", "roots", "off"]
 

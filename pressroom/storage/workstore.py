@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pressroom.models import PostError
-from pressroom.storage import Store
+from pressroom.storage.base import Store
 
 WORK_ROOT = "_work"
 

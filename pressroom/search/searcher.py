@@ -32,8 +32,8 @@ import asyncpg
 import numpy as np
 from pgvector import Vector
 
-from pressroom.artifacts import trim_text
 from pressroom.embeddings.base import Embedder
+from pressroom.publish.artifacts import trim_text
 
 MODES = ("hybrid", "text", "vector")
 KINDS = ("all", "posts", "images")

@@ -34,10 +34,10 @@ import numpy as np
 from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
-from pressroom import related
+from pressroom.db import related
 from pressroom.models import MediaItem, Post, Section
-from pressroom.publication import PublishRefused
-from pressroom.revisions import RevisionOrder
+from pressroom.publish.latest import RevisionOrder
+from pressroom.publish.layout import PublishRefused
 
 log = logging.getLogger(__name__)
 

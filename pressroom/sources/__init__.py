@@ -34,13 +34,13 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from pressroom.config import Settings
-from pressroom.fetchers.git import fetch_git, is_git_url
-from pressroom.fetchers.http_archive import SourceUnavailable, download_archive
-from pressroom.fetchers.local import LocalSources, allowed_local, local_path
 from pressroom.models import PostError
-from pressroom.netguard import NetworkPolicy, guarded_session
-from pressroom.sources import SourceError, SourceLimits, materialize_source, redact_url
-from pressroom.storage_s3 import S3Config
+from pressroom.security.netguard import NetworkPolicy, guarded_session
+from pressroom.sources.archive import SourceError, SourceLimits, materialize_source, redact_url
+from pressroom.sources.git import fetch_git, is_git_url
+from pressroom.sources.http import SourceUnavailable, download_archive
+from pressroom.sources.local import LocalSources, allowed_local, local_path
+from pressroom.storage.s3 import S3Config
 
 __all__ = [
     "FetchOptions",
@@ -173,7 +173,7 @@ async def _fetch_remote(
             timeout_s=options.timeout_s,
             resolver=resolver,
         )
-    from pressroom.fetchers.s3 import fetch_s3  # boto is only needed for s3:// sources
+    from pressroom.sources.s3 import fetch_s3  # boto is only needed for s3:// sources
 
     return await fetch_s3(
         repo_url, staging, limits, buckets=options.s3_buckets, config=options.s3

@@ -10,7 +10,7 @@ import asyncio
 
 import asyncpg
 
-from pressroom import database
+from pressroom.db import database
 
 
 class Database:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import snowballstemmer
 
-from pressroom.artifacts import decode_vector
-from pressroom.search import (
+from pressroom.publish.artifacts import decode_vector
+from pressroom.search.searcher import (
     HIT_CAPS,
     KINDS,
     MAX_LIMIT,

@@ -26,7 +26,7 @@ from typing import Any, Literal, TextIO
 import numpy as np
 
 from pressroom.models import MediaItem, Post
-from pressroom.storage import sha256_file
+from pressroom.storage.base import sha256_file
 
 POSTS_JSON = "posts.json"
 MEDIA_JSON = "media.json"

@@ -157,7 +157,7 @@ def materialize_source(
         raise SourceError(
             f"unsupported source {redact_url(repo_url)!r}: scheme {scheme!r} is not a local "
             f"source; remote sources (http(s) archives, git, s3) are fetched by "
-            f"pressroom.fetchers.materialize_source_async"
+            f"pressroom.sources.materialize_source_async"
         )
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         # A caller bug, not bad input: use a fresh directory per attempt.

@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pressroom.fetchers.http_archive import SourceUnavailable
-from pressroom.sources import SourceError, SourceLimits
-from pressroom.storage import StorageError
-from pressroom.storage_s3 import S3Config, parse_s3_url, s3_client, storage_error
+from pressroom.sources.archive import SourceError, SourceLimits
+from pressroom.sources.http import SourceUnavailable
+from pressroom.storage.base import StorageError
+from pressroom.storage.s3 import S3Config, parse_s3_url, s3_client, storage_error
 
 _CONCURRENCY = 8
 _CHUNK = 1 << 20

@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pressroom.frontmatter import FrontMatterError, split_front_matter
-from pressroom.markdown import (
+from pressroom.content.frontmatter import FrontMatterError, split_front_matter
+from pressroom.content.markdown import (
     HtmlPolicy,
     MarkdownError,
     RenderedMarkdown,

@@ -195,7 +195,7 @@ async def open_store(url: str, settings: Settings | None = None) -> AsyncIterato
     environment when it is None.
     """
     if url.startswith("s3://"):
-        from pressroom.storage_s3 import open_s3_store  # boto is only loaded when used
+        from pressroom.storage.s3 import open_s3_store  # boto is only loaded when used
 
         async with open_s3_store(url, settings) as s3_store:
             yield s3_store

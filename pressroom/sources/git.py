@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver
 
-from pressroom.fetchers.http_archive import SourceUnavailable
-from pressroom.fetchers.local import LocalSources, allowed_local, local_path
-from pressroom.netguard import DestinationRefused, NetworkPolicy
-from pressroom.sources import SourceError, SourceLimits, redact_url
+from pressroom.security.netguard import DestinationRefused, NetworkPolicy
+from pressroom.sources.archive import SourceError, SourceLimits, redact_url
+from pressroom.sources.http import SourceUnavailable
+from pressroom.sources.local import LocalSources, allowed_local, local_path
 
 # A branch, tag or commit: no leading '-', no '..', no ':' (refspec), no spaces or '@{'.
 _REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")

@@ -15,8 +15,8 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from pressroom.netguard import DestinationRefused
-from pressroom.sources import SourceError, redact_url
+from pressroom.security.netguard import DestinationRefused
+from pressroom.sources.archive import SourceError, redact_url
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("pressroom.faults")
+log = logging.getLogger("pressroom.runtime.faults")
 
 POLL_S = 0.2
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import asyncpg
 
-from pressroom.publication import KIND_FULL, PublishRefused, kind_rank
-from pressroom.storage import StorageError, Store
+from pressroom.publish.layout import KIND_FULL, PublishRefused, kind_rank
+from pressroom.storage.base import StorageError, Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
