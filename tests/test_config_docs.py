@@ -1,6 +1,7 @@
-"""The README's configuration table and the settings module agree: every Settings variable is
-documented with a default, no documented variable is unknown, and literal defaults match.
-Also the external-service settings that turn into client options (Temporal TLS)."""
+"""The settings tables and the settings module agree. docs/configuration.md documents every
+Settings variable with a default, no unknown variable, and literal defaults that match; the
+README's production table is a subset of it, row for row. Also the external-service settings
+that turn into client options (Temporal TLS)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,34 @@ from temporalio.service import TLSConfig
 
 from pressroom.config import Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 _VAR = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 
 
+def table_lines(path: Path, heading: str) -> list[str]:
+    """The rows of the table under `## {heading}` in `path`."""
+    text = path.read_text(encoding="utf-8")
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [line.strip() for line in section.splitlines() if line.startswith("| `")]
+
+
 def config_rows() -> list[tuple[list[str], str]]:
-    """(variables, default cell) for each row of the table under `## Configuration`."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """(variables, default cell) for each row of the full table in docs/configuration.md."""
     rows = []
-    for line in section.splitlines():
-        if not line.startswith("| `"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    for line in table_lines(CONFIGURATION, "Configuration"):
+        cells = [c.strip() for c in line.strip("|").split("|")]
         rows.append((_VAR.findall(cells[0]), cells[1] if len(cells) > 1 else ""))
     return rows
+
+
+def test_the_readme_production_table_is_rows_of_the_full_table() -> None:
+    full = set(table_lines(CONFIGURATION, "Configuration"))
+    production = table_lines(README, "Production configuration")
+    assert len(production) >= 15
+    stale = [line[:60] for line in production if line not in full]
+    assert not stale, f"README rows that differ from docs/configuration.md: {stale}"
 
 
 def aliases() -> dict[str, Any]:
@@ -45,8 +59,8 @@ def test_every_setting_is_documented_and_nothing_else() -> None:
     known = aliases()
     missing = sorted(set(known) - set(documented))
     unknown = sorted(set(documented) - set(known))
-    assert not missing, f"Settings variables missing from the README table: {missing}"
-    assert not unknown, f"README table lists unknown variables: {unknown}"
+    assert not missing, f"Settings variables missing from docs/configuration.md: {missing}"
+    assert not unknown, f"docs/configuration.md lists unknown variables: {unknown}"
     assert len(documented) == len(set(documented)), "a variable is listed twice"
 
 
@@ -75,11 +89,11 @@ def test_documented_defaults_match_the_settings() -> None:
         literals = re.findall(r"`([^`]*)`", cell)
         if cell.startswith("unset"):
             for name in names:
-                assert known[name] in (None, [], ""), f"{name}: README says unset"
+                assert known[name] in (None, [], ""), f"{name}: documented as unset"
             checked += len(names)
         elif len(names) == 1 and len(literals) == 1 and cell == f"`{literals[0]}`":
             assert _literal_matches(literals[0], known[names[0]]), (
-                f"{names[0]}: README default {cell}, Settings default {known[names[0]]!r}"
+                f"{names[0]}: documented default {cell}, Settings default {known[names[0]]!r}"
             )
             checked += 1
     documented = sum(len(names) for names, _ in config_rows())
