@@ -24,7 +24,7 @@ from pressroom.embeddings.base import EmbeddingError
 from pressroom.publish.layout import PublishRefused
 from pressroom.runtime import faults, metrics
 from pressroom.runtime.logs import log_context
-from pressroom.sources.archive import SourceError
+from pressroom.sources import SourceError
 from pressroom.steps import Progress
 from pressroom.storage.base import StorageError
 

@@ -53,8 +53,8 @@ from pressroom.publish import layout as publication
 from pressroom.publish.latest import RevisionOrder, parse_time
 from pressroom.runtime import faults, metrics
 from pressroom.security import sealing
-from pressroom.sources import FetchOptions
-from pressroom.sources.archive import SourceLimits, redact_url
+from pressroom.security.redact import redact_url
+from pressroom.sources import FetchOptions, SourceLimits
 from pressroom.steps.artifacts import build_artifacts
 from pressroom.steps.embed import embed_batch, embedding_info
 from pressroom.steps.fetch import fetch_source

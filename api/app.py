@@ -36,7 +36,7 @@ from pressroom.db.pool import Database
 from pressroom.embeddings.base import Embedder
 from pressroom.models import JobInput
 from pressroom.publish.layout import PublishRefused, folder_conflict
-from pressroom.storage.base import store_location
+from pressroom.storage import store_location
 
 log = logging.getLogger("pressroom.api")
 

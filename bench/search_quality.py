@@ -28,13 +28,13 @@ from pressroom.db import database
 from pressroom.embeddings import HashingEmbedder
 from pressroom.embeddings.base import Embedder
 from pressroom.search.searcher import Fusion, Searcher, SearchParams
-from pressroom.sources.archive import SourceLimits
+from pressroom.sources import SourceLimits
 from pressroom.steps import no_progress
 from pressroom.steps.embed import embed_batch, embedding_info
 from pressroom.steps.fetch import fetch_source
 from pressroom.steps.load import load_database
 from pressroom.steps.parse import parse_source
-from pressroom.storage.base import LocalStore
+from pressroom.storage.local import LocalStore
 from pressroom.storage.workstore import WorkKeys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

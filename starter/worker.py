@@ -29,7 +29,7 @@ from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.runtime.embedded import embedded_postgres_url
 from pressroom.runtime.logs import configure_logging
 from pressroom.security.netguard import guarded_session
-from pressroom.storage.base import open_store
+from pressroom.storage import open_store
 
 log = logging.getLogger("pressroom.worker")
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pressroom.config import Settings
-from pressroom.storage.s3 import parse_s3_url
+from pressroom.storage.s3_config import parse_s3_url
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

@@ -33,10 +33,10 @@ from pressroom.content.posts import FIELD_CAPS, parse_post, unique_post_paths
 from pressroom.models import MAX_INLINE_ERROR_BYTES, MAX_REASON_BYTES, ParseSummary
 from pressroom.search.file import SearchFile
 from pressroom.search.searcher import HIT_CAPS, MARK_START, bounded_snippet, snippet_html
-from pressroom.sources.archive import SourceLimits
+from pressroom.sources import SourceLimits
 from pressroom.steps.fetch import fetch_source
 from pressroom.steps.parse import html_policy_for, parse_source
-from pressroom.storage.base import LocalStore
+from pressroom.storage.local import LocalStore
 from pressroom.storage.workstore import WorkKeys, read_post_errors
 from tests.jobs import job_request
 from tests.published import assert_unchanged, snapshot

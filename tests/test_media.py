@@ -11,7 +11,7 @@ from PIL import Image
 
 from pressroom.content.media import attach_references, describe_image, is_image_path
 from pressroom.models import ImageRef, MediaItem, MediaRef, Post
-from pressroom.sources.archive import list_source_files
+from pressroom.sources import list_source_files
 
 JEKYLL = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "jekyll-docs"
 EXAMPLE_BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"

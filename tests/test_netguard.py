@@ -22,7 +22,7 @@ from pressroom.security.netguard import (
     classify_address,
     guarded_session,
 )
-from pressroom.sources.archive import SourceError
+from pressroom.sources import SourceError
 from pressroom.sources.http import download_archive
 from tests.fakes.dns import SocketTripwire, StubResolver
 from tests.fakes.origin import running_origin

@@ -41,7 +41,7 @@ from pressroom.embeddings.vision import (
 )
 from pressroom.steps import no_progress
 from pressroom.steps.embed import embed_batch
-from pressroom.storage.base import open_store
+from pressroom.storage import open_store
 from pressroom.storage.workstore import WorkKeys, vectors_from_bytes, write_jsonl
 from tests.fakes.openai_server import (
     MAX_INPUT_TOKENS,

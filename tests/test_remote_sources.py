@@ -21,14 +21,16 @@ from temporalio.client import Client
 
 from pressroom.config import Settings
 from pressroom.security.netguard import NetworkPolicy, guarded_session
-from pressroom.sources import FetchOptions, SourceUnavailable, materialize_source_async
-from pressroom.sources.archive import (
+from pressroom.sources import (
+    FetchOptions,
     SourceError,
     SourceLimits,
+    SourceUnavailable,
     compute_revision_id,
     list_source_files,
+    materialize_source_async,
 )
-from pressroom.storage.s3 import S3Config
+from pressroom.storage.s3_config import S3Config
 from tests.fakes.dns import StubResolver
 from tests.fakes.moto import (
     ACCESS_KEY,

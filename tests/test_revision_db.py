@@ -29,7 +29,7 @@ from pressroom.publish.latest import (
     read_latest,
     write_latest_if_newer,
 )
-from pressroom.storage.base import LocalStore
+from pressroom.storage.local import LocalStore
 
 DIMS = 8
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

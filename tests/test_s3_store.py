@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,9 +23,12 @@ from pressroom.steps.publish import (
     REVISION_CACHE_CONTROL,
     publish_artifacts,
 )
-from pressroom.storage.base import LocalStore, StorageError, Store, open_store, sha256_file
-from pressroom.storage.s3 import S3Store, parse_s3_url
+from pressroom.storage import LocalStore, StorageError, Store, open_store
+from pressroom.storage.base import sha256_file
+from pressroom.storage.s3 import S3Store
+from pressroom.storage.s3_config import parse_s3_url
 from pressroom.storage.workstore import WorkKeys
+from tests.conftest import REPO_ROOT
 from tests.fakes.moto import (
     moto_endpoint,  # noqa: F401 - fixture
     s3_admin,
@@ -40,6 +45,30 @@ async def store(moto_endpoint: str, s3_bucket: str) -> AsyncIterator[S3Store]:  
     async with open_store(f"s3://{s3_bucket}/root/", settings) as opened:
         assert isinstance(opened, S3Store)
         yield opened
+
+
+_LOADED = "import sys, {module}; print(sorted({{'aioboto3', 'boto3'}} & set(sys.modules)))"
+
+
+def _boto_loaded_by(module: str) -> str:
+    """Which of aioboto3/boto3 a fresh interpreter has loaded after importing `module`."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED.format(module=module)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout.strip()
+
+
+def test_boto_is_loaded_only_when_s3_is_used() -> None:
+    # A worker without s3:// stores or sources never pays for aioboto3 (seconds, ~100 MB).
+    assert _boto_loaded_by("pressroom.starter.worker") == "[]"
+    assert _boto_loaded_by("pressroom.api.app") == "[]"
+    # The probe sees boto when it is there: the S3 store itself imports it.
+    assert _boto_loaded_by("pressroom.storage.s3") == "['aioboto3', 'boto3']"
 
 
 def test_parse_s3_url() -> None:

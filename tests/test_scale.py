@@ -19,10 +19,10 @@ from temporalio.client import Client
 from bench.generate import generate_corpus
 from bench.history import HistoryStats, history_stats
 from pressroom.config import Settings
-from pressroom.sources.archive import SourceLimits
+from pressroom.sources import SourceLimits
 from pressroom.steps import no_progress, parse
 from pressroom.steps.fetch import fetch_source
-from pressroom.storage.base import LocalStore
+from pressroom.storage.local import LocalStore
 from pressroom.storage.workstore import WorkKeys
 from tests.jobs import MAX_PAYLOAD_BYTES, job_request, run_job
 

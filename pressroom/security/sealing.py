@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from pressroom.sources.archive import redact_url
+from pressroom.security.redact import redact_url
 
 KEY_FILE = "secrets.key"
 PREFIX = "fernet:"

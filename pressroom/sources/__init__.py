@@ -1,19 +1,25 @@
-"""Every kind of `repoUrl`, fetched under policy: `materialize_source_async`.
+"""Sources: every kind of `repoUrl`, fetched under policy into a local tree. The one
+dispatcher (`source_kind`) and its entry points, `materialize_source_async` (a job's fetch)
+and `materialize_source` (a local source without the policy: tests and tools).
 
-Dispatch:
+Dispatch, one module per kind:
 
-- a path, `file:///dir`, a local `.tar.gz`/`.zip`: pressroom.sources (copy or extract), when
-  the LOCAL_SOURCES policy accepts it (`local.allowed_local`: under `SOURCE_ROOTS` when roots
-  are configured or required);
-- any other http(s) URL (`…/x.tar.gz`, `…/x.zip`): `http_archive`, via the guarded session;
-- `https://…/repo.git[#ref]`, `git+https://…`, `file://…/repo.git[#ref]`, `git+file://…`,
-  or any https/file URL with a `#ref`: `git`;
-- `s3://bucket/prefix/` with the bucket in `SOURCE_S3_BUCKETS`: `s3`.
+- `local`: a path, `file:///dir`, a local `.tar.gz`/`.zip` (copied by `local`, extracted by
+  `archive`), when the LOCAL_SOURCES policy accepts it (`local.allowed_local`: under
+  `SOURCE_ROOTS` when roots are configured or required);
+- `archive`: any other http(s) URL (`…/x.tar.gz`, `…/x.zip`): `http`, via the guarded session;
+- `git`: `https://…/repo.git[#ref]`, `git+https://…`, `file://…/repo.git[#ref]`,
+  `git+file://…`, or any https/file URL with a `#ref`;
+- `s3`: `s3://bucket/prefix/` with the bucket in `SOURCE_S3_BUCKETS` (boto is imported only
+  then).
+
+`tree` holds what every kind shares: the limits, listing files and the content fingerprint.
 
 Remote fetchers download into a staging directory beside `dest`; the result is then copied or
-extracted into `dest` by the same code as a local source, so every source gets the same
-limits and safety checks (traversal, links, devices, bombs, sizes). Anything else (`ssh`,
-`git://`, scp-like `git@host:repo`, `ext::`, option-shaped strings) is refused as bad input.
+extracted into `dest` by the same code as a local source (`local.materialize_local`), so
+every source gets the same limits and safety checks (traversal, links, devices, bombs, sizes).
+Anything else (`ssh`, `git://`, scp-like `git@host:repo`, `ext::`, option-shaped strings) is
+refused as bad input.
 
 Errors: `SourceError` (bad input, never retried) or `SourceUnavailable` (transient: network,
 5xx, time limit; Temporal retries it). Neither carries credentials from the URL. Files left
@@ -36,16 +42,33 @@ from aiohttp.abc import AbstractResolver
 from pressroom.config import Settings
 from pressroom.models import PostError
 from pressroom.security.netguard import NetworkPolicy, guarded_session
-from pressroom.sources.archive import SourceError, SourceLimits, materialize_source, redact_url
+from pressroom.security.redact import redact_url
+from pressroom.sources.errors import SourceError, SourceUnavailable
 from pressroom.sources.git import fetch_git, is_git_url
-from pressroom.sources.http import SourceUnavailable, download_archive
-from pressroom.sources.local import LocalSources, allowed_local, local_path
-from pressroom.storage.s3 import S3Config
+from pressroom.sources.http import download_archive
+from pressroom.sources.local import LocalSources, allowed_local, local_path, materialize_local
+from pressroom.sources.tree import (
+    SourceFile,
+    SourceLimits,
+    compute_revision_id,
+    is_utf8_path,
+    list_source_files,
+    printable_path,
+)
+from pressroom.storage.s3_config import S3Config
 
 __all__ = [
     "FetchOptions",
+    "SourceError",
+    "SourceFile",
+    "SourceLimits",
     "SourceUnavailable",
+    "compute_revision_id",
+    "is_utf8_path",
+    "list_source_files",
+    "materialize_source",
     "materialize_source_async",
+    "printable_path",
     "source_kind",
 ]
 
@@ -74,7 +97,7 @@ class FetchOptions:
 
 
 def source_kind(repo_url: str) -> str:
-    """"local", "archive", "git" or "s3"; SourceError for anything not accepted."""
+    """ "local", "archive", "git" or "s3"; SourceError for anything not accepted."""
     if repo_url.startswith("-"):
         raise SourceError("source must not start with '-'")
     if "\x00" in repo_url:
@@ -106,6 +129,22 @@ def source_kind(repo_url: str) -> str:
     )
 
 
+def materialize_source(
+    repo_url: str, dest: Path, limits: SourceLimits, *, problems: list[PostError] | None = None
+) -> Path:
+    """Copy or extract the local source `repo_url` (a path or `file://` URL) into `dest`,
+    without the LOCAL_SOURCES policy; see `local.materialize_local`. A remote source is
+    refused: those are fetched by `materialize_source_async`."""
+    kind = source_kind(repo_url)
+    if kind != "local":
+        raise SourceError(
+            f"unsupported source {redact_url(repo_url)!r}: a {kind} source is not local; "
+            f"remote sources (http(s) archives, git, s3) are fetched by "
+            f"pressroom.sources.materialize_source_async"
+        )
+    return materialize_local(local_path(repo_url), dest, limits, problems=problems)
+
+
 async def materialize_source_async(
     repo_url: str,
     dest: Path,
@@ -118,25 +157,23 @@ async def materialize_source_async(
 ) -> Path:
     """Fetch `repo_url` under the policy in `options` and materialize it into `dest`.
 
-    `http` should be a guarded session (pressroom.netguard); without one, a guarded session
-    is made for this call. `resolver` is a test seam for the git host check. `problems`
-    receives the files left out one by one (see the module docstring).
-    Returns the tree's root (see `pressroom.sources.materialize_source`).
+    `http` should be a guarded session (pressroom.security.netguard); without one, a guarded
+    session is made for this call. `resolver` is a test seam for the git host check.
+    `problems` receives the files left out one by one (see the module docstring).
+    Returns the tree's root (see `local.materialize_local`).
     """
     options = options or FetchOptions()
     kind = source_kind(repo_url)
     if kind == "local":
         path = allowed_local(local_path(repo_url), options.source_roots, options.local_sources)
-        return await asyncio.to_thread(
-            materialize_source, str(path), dest, limits, problems=problems
-        )
+        return await asyncio.to_thread(materialize_local, path, dest, limits, problems=problems)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=dest.parent))
     try:
         fetched = await _fetch_remote(kind, repo_url, staging, limits, options, http, resolver)
         try:
             return await asyncio.to_thread(
-                materialize_source, str(fetched), dest, limits, problems=problems
+                materialize_local, fetched, dest, limits, problems=problems
             )
         except SourceError as exc:
             raise SourceError(f"{redact_url(repo_url)}: {exc}") from None
@@ -175,6 +212,4 @@ async def _fetch_remote(
         )
     from pressroom.sources.s3 import fetch_s3  # boto is only needed for s3:// sources
 
-    return await fetch_s3(
-        repo_url, staging, limits, buckets=options.s3_buckets, config=options.s3
-    )
+    return await fetch_s3(repo_url, staging, limits, buckets=options.s3_buckets, config=options.s3)

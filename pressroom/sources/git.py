@@ -31,9 +31,12 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver
 
 from pressroom.security.netguard import DestinationRefused, NetworkPolicy
-from pressroom.sources.archive import SourceError, SourceLimits, redact_url
-from pressroom.sources.http import SourceUnavailable
+from pressroom.security.redact import redact_url
+from pressroom.sources.errors import SourceError, SourceUnavailable
 from pressroom.sources.local import LocalSources, allowed_local, local_path
+from pressroom.sources.tree import SourceLimits
+
+__all__ = ["fetch_git", "is_git_url", "split_ref"]
 
 # A branch, tag or commit: no leading '-', no '..', no ':' (refspec), no spaces or '@{'.
 _REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
@@ -179,6 +182,16 @@ async def _checked_https(
     return ["-c", f"http.curloptResolve={host}:{port}:{pinned}"]
 
 
+def _local_remote(base: str, roots: Sequence[Path], local_sources: LocalSources) -> str:
+    """The `file://` URI of a local repository the source policy accepts."""
+    if not roots:
+        raise SourceError("git over file:// needs SOURCE_ROOTS to be configured")
+    path = allowed_local(local_path(base), roots, local_sources)
+    if not path.exists():
+        raise SourceError(f"git repository not found: {path}")
+    return path.as_uri()
+
+
 async def fetch_git(
     url: str,
     staging: Path,
@@ -192,21 +205,15 @@ async def fetch_git(
 ) -> Path:
     """Fetch one ref of a git repository into `staging/repo` (working tree, plus `.git`).
 
-    `local_sources` is the LOCAL_SOURCES policy (fetchers.local): `off` refuses file://."""
+    `local_sources` is the LOCAL_SOURCES policy (sources.local): `off` refuses file://."""
     bare = url[4:] if url.lower().startswith("git+") else url
     base, ref = split_ref(bare)
     scheme = urlsplit(base).scheme.lower()
-    pin: list[str] = []
     if scheme == "https":
         pin = await _checked_https(base, policy, resolver)
         remote = base
     elif scheme == "file":
-        if not roots:
-            raise SourceError("git over file:// needs SOURCE_ROOTS to be configured")
-        path = allowed_local(local_path(base), roots, local_sources)
-        if not path.exists():
-            raise SourceError(f"git repository not found: {path}")
-        remote = path.as_uri()
+        pin, remote = [], _local_remote(base, roots, local_sources)
     else:
         raise SourceError(
             f"unsupported git URL {redact_url(url)!r}: only https:// "

@@ -1,6 +1,6 @@
 """`.tar.gz`/`.tgz`/`.tar`/`.zip` archives over http(s), streamed to disk under a size limit.
 
-The download goes through the caller's guarded session (pressroom/netguard.py), and redirects
+The download goes through the caller's guarded session (pressroom.security.netguard), and redirects
 are followed here, one hop at a time, so every hop's URL is checked (scheme) and its host is
 checked again by the guard when the hop connects. The archive is then extracted by the same
 safe code as a local archive.
@@ -16,16 +16,15 @@ import aiohttp
 from yarl import URL
 
 from pressroom.security.netguard import DestinationRefused
-from pressroom.sources.archive import SourceError, redact_url
+from pressroom.security.redact import redact_url
+from pressroom.sources.errors import SourceError, SourceUnavailable
+from pressroom.sources.tree import CHUNK
+
+__all__ = ["download_archive"]
 
 MAX_REDIRECTS = 5
-_CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE = frozenset({408, 425, 429})
-
-
-class SourceUnavailable(Exception):
-    """A remote source could not be reached right now (network, 5xx): worth retrying."""
 
 
 def _archive_suffix(path: Path) -> str:
@@ -50,7 +49,7 @@ async def _stream_to(resp: aiohttp.ClientResponse, out: Path, max_bytes: int, sh
         )
     received = 0
     with out.open("wb") as fh:
-        async for chunk in resp.content.iter_chunked(_CHUNK):
+        async for chunk in resp.content.iter_chunked(CHUNK):
             received += len(chunk)
             if received > max_bytes:
                 raise SourceError(f"{shown}: archive is over max_source_bytes={max_bytes}")

@@ -16,10 +16,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pressroom.sources.archive import SourceError, SourceLimits
-from pressroom.sources.http import SourceUnavailable
+from pressroom.sources.errors import SourceError, SourceUnavailable
+from pressroom.sources.tree import SourceLimits
 from pressroom.storage.base import StorageError
-from pressroom.storage.s3 import S3Config, parse_s3_url, s3_client, storage_error
+from pressroom.storage.s3 import s3_client, storage_error
+from pressroom.storage.s3_config import S3Config, parse_s3_url
+
+__all__ = ["fetch_s3"]
 
 _CONCURRENCY = 8
 _CHUNK = 1 << 20
@@ -55,6 +58,40 @@ async def _download(client: Any, bucket: str, key: str, out: Path, expected: int
                 fh.write(chunk)
 
 
+async def _list_objects(
+    client: Any, bucket: str, prefix: str, url: str, limits: SourceLimits
+) -> list[tuple[str, PurePosixPath, int]]:
+    """(key, relative path, size) of every object under the prefix, checked against `limits`
+    from the listing before anything is downloaded."""
+    objects: list[tuple[str, PurePosixPath, int]] = []
+    total = 0
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):
+            for obj in page.get("Contents", []):
+                rel = _relative(obj["Key"], prefix, url)
+                if rel is None:
+                    continue
+                size = int(obj.get("Size", 0))
+                total += size
+                if len(objects) >= limits.max_files:
+                    raise SourceError(f"{url}: more than max_files={limits.max_files}")
+                if size > limits.max_file_bytes:
+                    raise SourceError(
+                        f"{url}: {rel} is larger than max_file_bytes={limits.max_file_bytes}"
+                    )
+                if total > limits.max_total_bytes:
+                    raise SourceError(
+                        f"{url}: total size exceeds max_total_bytes={limits.max_total_bytes}"
+                    )
+                objects.append((obj["Key"], rel, size))
+    except (ClientError, BotoCoreError) as exc:
+        raise _fail(exc, url) from None
+    if not objects:
+        raise SourceError(f"no objects under {url}")
+    return objects
+
+
 async def fetch_s3(
     url: str,
     staging: Path,
@@ -69,40 +106,11 @@ async def fetch_s3(
     except StorageError as exc:
         raise SourceError(f"invalid s3:// source {url!r}: {exc}") from None
     if bucket not in buckets:
-        raise SourceError(
-            f"s3:// source bucket {bucket!r} is not allowed (SOURCE_S3_BUCKETS)"
-        )
+        raise SourceError(f"s3:// source bucket {bucket!r} is not allowed (SOURCE_S3_BUCKETS)")
     root = staging / "s3"
     root.mkdir()
     async with s3_client(config) as client:
-        objects: list[tuple[str, PurePosixPath, int]] = []
-        total = 0
-        try:
-            paginator = client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(
-                Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""
-            ):
-                for obj in page.get("Contents", []):
-                    rel = _relative(obj["Key"], prefix, url)
-                    if rel is None:
-                        continue
-                    size = int(obj.get("Size", 0))
-                    total += size
-                    if len(objects) >= limits.max_files:
-                        raise SourceError(f"{url}: more than max_files={limits.max_files}")
-                    if size > limits.max_file_bytes:
-                        raise SourceError(
-                            f"{url}: {rel} is larger than max_file_bytes={limits.max_file_bytes}"
-                        )
-                    if total > limits.max_total_bytes:
-                        raise SourceError(
-                            f"{url}: total size exceeds max_total_bytes={limits.max_total_bytes}"
-                        )
-                    objects.append((obj["Key"], rel, size))
-        except (ClientError, BotoCoreError) as exc:
-            raise _fail(exc, url) from None
-        if not objects:
-            raise SourceError(f"no objects under {url}")
+        objects = await _list_objects(client, bucket, prefix, url, limits)
         gate = asyncio.Semaphore(_CONCURRENCY)
 
         async def one(key: str, rel: PurePosixPath, size: int) -> None:

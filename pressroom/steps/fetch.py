@@ -21,13 +21,14 @@ import aiohttp
 from pressroom.content.media import is_image_path
 from pressroom.content.posts import is_post_path
 from pressroom.models import PostError, SourceSummary
-from pressroom.sources import FetchOptions, materialize_source_async
-from pressroom.sources.archive import (
+from pressroom.sources import (
+    FetchOptions,
     SourceFile,
     SourceLimits,
     compute_revision_id,
     is_utf8_path,
     list_source_files,
+    materialize_source_async,
     printable_path,
 )
 from pressroom.steps import Progress

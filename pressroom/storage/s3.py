@@ -1,10 +1,10 @@
 """S3-compatible object storage (AWS S3, Cloudflare R2, MinIO) as a `Store`, with aioboto3.
 
-Owns: the S3 client configuration (`S3Config`, from settings), `s3://bucket/prefix` URLs,
-`open_s3_store` (the client is created on enter and closed on exit), object metadata (content
-type, cache-control, and the sha256 of the body in `x-amz-meta-sha256`, which lets a retried
-publish skip what is already there), multipart uploads above a threshold, and the mapping of
-botocore errors to `StorageError` with the right retryability. A `latest.json` written
+Owns: the aioboto3 client (configured by `storage.s3_config.S3Config`), `open_s3_store`
+(the client is created on enter and closed on exit), object metadata (content type,
+cache-control, and the sha256 of the body in `x-amz-meta-sha256`, which lets a retried publish
+skip what is already there), multipart uploads above a threshold, and the mapping of botocore
+errors to `StorageError` with the right retryability. A `latest.json` written
 without an explicit cache-control gets a short one: pointers must never be cached for long.
 """
 
@@ -14,10 +14,8 @@ import asyncio
 import hashlib
 import mimetypes
 import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,11 +26,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from pressroom.config import Settings
 from pressroom.storage.base import ObjectInfo, StorageError, check_key, sha256_file
+from pressroom.storage.s3_config import S3Config, parse_s3_url, s3_location
+
+__all__ = ["S3Store", "open_s3_store", "s3_client", "storage_error"]
 
 SHA256_META = "sha256"  # stored as x-amz-meta-sha256
 POINTER_NAME = "latest.json"
 POINTER_CACHE_CONTROL = "public, max-age=60"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _CHUNK = 1 << 20
 # Error codes that no retry will fix: wrong credentials, missing bucket, bad request.
@@ -50,43 +50,6 @@ _PERMANENT_CODES = frozenset(
     }
 )
 _RETRYABLE_4XX = frozenset({408, 409, 429})
-
-
-@dataclass(frozen=True)
-class S3Config:
-    """How to reach an S3-compatible service. Credentials are kept out of `repr`."""
-
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    addressing_style: str = "auto"
-    access_key_id: str | None = field(default=None, repr=False)
-    secret_access_key: str | None = field(default=None, repr=False)
-    multipart_threshold: int = 16 * 1024 * 1024
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> S3Config:
-        key, secret = settings.aws_access_key_id, settings.aws_secret_access_key
-        return cls(
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            addressing_style=settings.s3_addressing_style,
-            access_key_id=key.get_secret_value() if key else None,
-            secret_access_key=secret.get_secret_value() if secret else None,
-            multipart_threshold=settings.s3_multipart_threshold,
-        )
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """`s3://bucket/some/prefix/` -> ("bucket", "some/prefix"); StorageError if malformed."""
-    if not url.startswith("s3://"):
-        raise StorageError(f"not an s3:// URL: {url!r}", retryable=False)
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    if not _BUCKET.match(bucket):
-        raise StorageError(f"invalid S3 bucket name {bucket!r}", retryable=False)
-    prefix = prefix.strip("/")
-    if prefix:
-        check_key(prefix)
-    return bucket, prefix
 
 
 @asynccontextmanager
@@ -156,7 +119,7 @@ class S3Store:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.location = s3_location(bucket, self.prefix)
         self.public_url = public_url.rstrip("/") if public_url else None
         self.transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
@@ -220,9 +183,7 @@ class S3Store:
     ) -> None:
         extra = self._extra(key, content_type, cache_control, hashlib.sha256(data).hexdigest())
         try:
-            await self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, **extra
-            )
+            await self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
         except (ClientError, BotoCoreError) as exc:
             raise storage_error("upload", self._where(key), exc) from exc
 

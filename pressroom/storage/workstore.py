@@ -129,9 +129,3 @@ async def read_post_errors(store: Store, key: str, scratch: Path) -> list[PostEr
         return []
     await store.get_file(key, scratch)
     return [PostError(**row) for row in read_jsonl(scratch)]
-
-
-async def fetch_to(store: Store, key: str, dest: Path) -> Path:
-    """Download a work-store object to a local scratch path and return the path."""
-    await store.get_file(key, dest)
-    return dest
