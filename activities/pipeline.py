@@ -30,7 +30,6 @@ from pressroom.workflows import plans
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from pressroom.callbacks import schedule as delivery
 from pressroom.callbacks import webhooks
 from pressroom.config import Settings
 from pressroom.db import related
@@ -359,7 +358,7 @@ class PipelineActivities:
             raise ApplicationError(reason, attempt, type="CallbackRejected", non_retryable=True)
         metrics.callback_attempt(meter, "retry")
         # Our own jittered backoff (Temporal's retry policy has no jitter), or Retry-After.
-        delay = delivery.retry_delay(activity.info().attempt, outcome.retry_after)
+        delay = webhooks.retry_delay(activity.info().attempt, outcome.retry_after)
         raise ApplicationError(
             reason,
             attempt,

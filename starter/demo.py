@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -27,6 +26,7 @@ from pressroom.starter.search import run_search
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from standardwebhooks import WebhookVerificationError
 
 from pressroom.callbacks import webhooks
 from pressroom.config import Settings
@@ -55,13 +55,14 @@ async def callback_receiver(
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            webhooks.verify(secret, request.headers, body)
-        except webhooks.WebhookVerificationError as exc:
+            # ValueError: a malformed signature header, which the package does not wrap.
+            payload = webhooks.webhook(secret).verify(body, dict(request.headers))
+        except (WebhookVerificationError, ValueError) as exc:
             if not received.done():
                 received.set_exception(exc)
             return web.Response(status=400)
         if not received.done():
-            received.set_result(json.loads(body))
+            received.set_result(payload)
         return web.Response(status=204)
 
     app = web.Application()

@@ -189,7 +189,7 @@ async def test_callback_receiver_down_delivered_later_with_the_same_webhook_id(
     last = delivered[-1]
     secret = settings.webhook_secret
     assert secret is not None
-    webhooks.verify(secret.get_secret_value(), last.headers, last.body)
+    webhooks.webhook(secret.get_secret_value()).verify(last.body, last.headers)
     assert last.json()["status"] == "completed"
     history = await temporal_client.get_workflow_handle(body["jobId"]).fetch_history()
     assert max(start_attempts(history, "send_callback")) >= 4

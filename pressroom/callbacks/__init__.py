@@ -1,2 +1,3 @@
-"""Callbacks: the job's outcome POSTed to the caller, signed with the Standard Webhooks scheme,
-delivered at least once with a jittered retry schedule."""
+"""Callbacks: the job's outcome POSTed to the caller (`webhooks`), signed with the Standard
+Webhooks scheme through the `standardwebhooks` package, delivered at least once with a
+jittered retry schedule."""

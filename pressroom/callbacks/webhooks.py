@@ -1,23 +1,30 @@
-"""Job callbacks: the body, Standard Webhooks signing/verification, and one delivery attempt.
+"""Job callbacks: the body, Standard Webhooks signing, one delivery attempt, and the wait
+before the next attempt.
 
-Signing follows https://www.standardwebhooks.com/: HMAC-SHA256 over
-`"{webhook-id}.{webhook-timestamp}.{body}"`, sent as `webhook-signature: v1,<base64>`.
-A secret is either `whsec_<base64 key>` (the spec's format: the key is the decoded bytes) or
-any other string, whose UTF-8 bytes are the key.
+Signing follows https://www.standardwebhooks.com/ through the `standardwebhooks` package:
+HMAC-SHA256 over `"{webhook-id}.{webhook-timestamp}.{body}"`, sent as
+`webhook-signature: v1,<base64>`. A secret is either `whsec_<base64 key>` (the spec's format:
+the key is the decoded bytes) or any other string, whose UTF-8 bytes are the key. A receiver
+verifies with `webhook(secret).verify(body, headers)`.
 
-`deliver` makes exactly one attempt and classifies the outcome; retrying with backoff is the
-caller's job (a Temporal retry policy), and every retry must send the same `msg_id` and the
-same body bytes so the receiver can deduplicate. Nothing here puts the secret, the URL (which
-may carry a token) or signed headers into an error message.
+`deliver` makes exactly one attempt and classifies the outcome; retrying is the caller's job
+(a Temporal retry policy), and every retry must send the same `msg_id` and the same body
+bytes so the receiver can deduplicate. Nothing here puts the secret, the URL (which may carry
+a token) or signed headers into an error message.
+
+`retry_delay` is the wait after a failed attempt: exponential backoff with "equal jitter"
+(attempt n waits `min(cap, initial * 2**(n-1))` scaled by a random factor in [0.5, 1)), so
+receivers that come back after an outage are not hit by every pending job in the same
+second; a receiver's Retry-After wins. Temporal's schedule-to-close timeout on the callback
+activity (workflows/plans.py) bounds the whole schedule.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,19 +33,32 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+from standardwebhooks import Webhook
+
+__all__ = [
+    "INITIAL_S",
+    "MAX_INTERVAL_S",
+    "DeliveryResult",
+    "callback_body",
+    "deliver",
+    "parse_retry_after",
+    "retry_delay",
+    "sign",
+    "webhook",
+    "webhook_headers",
+]
 
 USER_AGENT = "pressroom-webhooks/1"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's key format marker, not a secret
-DEFAULT_TOLERANCE_S = 300
+# The callback retry schedule's first wait and its cap (workflows/plans.py declares the same
+# bounds on the callback activity's retry policy).
+INITIAL_S = 1.0
+MAX_INTERVAL_S = 3600.0
 
 # 4xx statuses that describe a temporary state of the receiver rather than a bad request.
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _ERROR_SNIPPET = 200
-
-
-class WebhookVerificationError(Exception):
-    """A webhook's headers or signature did not check out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,65 +75,31 @@ class DeliveryResult:
         return self.error is None
 
 
-def _key(secret: str) -> bytes:
+def webhook(secret: str) -> Webhook:
+    """The Standard Webhooks signer and verifier for `secret`; ValueError (never echoing the
+    secret) for an empty one or a `whsec_` one that is not base64."""
     if not secret:
         raise ValueError("webhook secret is empty")
     if secret.startswith(SECRET_PREFIX):
         try:
-            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+            key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
         except binascii.Error:
             raise ValueError("webhook secret has the whsec_ prefix but is not base64") from None
-    return secret.encode("utf-8")
-
-
-def _signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+        if not key:
+            raise ValueError("webhook secret is empty")
+    else:
+        # The package reads every str secret as base64; ours is the UTF-8 bytes of a secret
+        # without the whsec_ prefix (our wire format from the start), so it gets bytes.
+        key = secret.encode("utf-8")
+    return Webhook(key)
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`."""
-    return "v1," + _signature(_key(secret), msg_id, timestamp, body)
+    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 
-
-def verify(
-    secret: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    tolerance_s: int = DEFAULT_TOLERANCE_S,
-    now: int | None = None,
-) -> None:
-    """Check a received webhook; raise `WebhookVerificationError` if it does not verify.
-
-    Header names are case-insensitive. The timestamp must be within `tolerance_s` of `now`
-    (either way: replayed or from a skewed clock). `webhook-signature` may hold several
-    space-separated signatures (during a secret rotation); one valid `v1` is enough.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    msg_id = lower.get("webhook-id")
-    ts_raw = lower.get("webhook-timestamp")
-    sig_header = lower.get("webhook-signature")
-    if not msg_id or not ts_raw or not sig_header:
-        raise WebhookVerificationError("missing webhook-id, webhook-timestamp or signature")
-    try:
-        timestamp = int(ts_raw)
-    except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not an integer") from None
-    current = int(time.time()) if now is None else now
-    if timestamp < current - tolerance_s:
-        raise WebhookVerificationError("webhook-timestamp is too old")
-    if timestamp > current + tolerance_s:
-        raise WebhookVerificationError("webhook-timestamp is too far in the future")
-    expected = _signature(_key(secret), msg_id, timestamp, body).encode("ascii")
-    matched = False
-    for candidate in sig_header.split():
-        version, _, value = candidate.partition(",")
-        if version != "v1":
-            continue
-        # Keep comparing after a match: the time taken must not depend on which one matched.
-        matched |= hmac.compare_digest(value.encode("utf-8", "replace"), expected)
-    if not matched:
-        raise WebhookVerificationError("no matching signature")
+    `body` is UTF-8 (`callback_body` makes it so): the package signs text."""
+    when = datetime.fromtimestamp(timestamp, tz=UTC)
+    return webhook(secret).sign(msg_id, when, body.decode("utf-8"))
 
 
 def webhook_headers(secret: str | None, msg_id: str, body: bytes, now: int) -> dict[str, str]:
@@ -242,7 +228,19 @@ def callback_body(
     return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
-def utc_now_iso() -> str:
-    """`processedAt` format: UTC, millisecond precision, `Z` suffix."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+_rng = random.SystemRandom()
+
+
+def retry_delay(
+    attempt: int,
+    retry_after: float | None = None,
+    *,
+    initial_s: float = INITIAL_S,
+    max_s: float = MAX_INTERVAL_S,
+    rng: random.Random = _rng,
+) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based); Retry-After (if positive) wins."""
+    if retry_after is not None and retry_after > 0:
+        return retry_after
+    base = min(max_s, initial_s * 2 ** max(0, attempt - 1))
+    return base * (0.5 + rng.random() / 2)
