@@ -259,7 +259,7 @@ class ParseSummary(BaseModel):
     # Files that are not in the revision: unreadable, duplicate ids, bad names, hard links.
     errors: list[PostError] = Field(default_factory=list)
     error_count: int = 0
-    # Posts kept with a field cut to its documented cap (posts.FIELD_CAPS); the job completes.
+    # Posts kept with a field cut to its documented cap (caps.FIELD_CAPS); the job completes.
     warnings: list[PostError] = Field(default_factory=list)
     warning_count: int = 0
     text_batches: int = 0

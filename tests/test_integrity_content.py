@@ -27,9 +27,10 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError
 
 from pressroom.config import Settings
-from pressroom.content.markdown import HtmlPolicy
+from pressroom.content.caps import FIELD_CAPS
 from pressroom.content.media import unique_media_paths
-from pressroom.content.posts import FIELD_CAPS, parse_post, unique_post_paths
+from pressroom.content.posts import parse_post, unique_post_paths
+from pressroom.content.sanitize import HtmlPolicy
 from pressroom.models import MAX_INLINE_ERROR_BYTES, MAX_REASON_BYTES, ParseSummary
 from pressroom.search.file import SearchFile
 from pressroom.search.searcher import HIT_CAPS, MARK_START, bounded_snippet, snippet_html

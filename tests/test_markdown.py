@@ -6,15 +6,11 @@ import html
 
 import pytest
 
-from pressroom.content.markdown import (
-    MarkdownError,
-    RenderedMarkdown,
-    count_words,
-    expand_templates,
-    render,
-    resolve_image,
-    slugify,
-)
+from pressroom.content.extract import count_words
+from pressroom.content.paths import resolve_image
+from pressroom.content.render import MarkdownError, RenderedMarkdown, render
+from pressroom.content.sections import slugify
+from pressroom.content.template_syntax import expand_templates
 
 
 def md(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pressroom.content import markdown as markdown_module
+from pressroom.content import render as render_module
 from pressroom.content.posts import PostParseError, is_post_path, parse_post
 from pressroom.models import Post
 from tests.conftest import JEKYLL
@@ -248,7 +248,7 @@ def test_unexpected_errors_become_post_parse_errors(monkeypatch: pytest.MonkeyPa
     def broken(*_args: object, **_kwargs: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(markdown_module, "count_words", broken)
+    monkeypatch.setattr(render_module, "count_words", broken)
     with pytest.raises(PostParseError, match="unexpected parser error: KeyError"):
         post("a.md", "x")
 

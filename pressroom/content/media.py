@@ -19,6 +19,7 @@ from xml.parsers.expat import ExpatError, ParserCreate
 
 from PIL import Image
 
+from pressroom.content.paths import keep_first
 from pressroom.models import MediaItem, MediaRef, Post, PostError
 
 __all__ = [
@@ -78,23 +79,14 @@ def unique_media_paths(paths: Iterable[str]) -> tuple[list[str], list[PostError]
     As with post ids (posts.unique_post_paths), the first in sorted path order is kept and
     the error names both files.
     """
-    owners: dict[str, str] = {}
-    kept: list[str] = []
-    errors: list[PostError] = []
-    for path in sorted(paths):
-        key = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
-        first = owners.setdefault(key, path)
-        if first == path:
-            kept.append(path)
-        else:
-            errors.append(
-                PostError(
-                    path=path,
-                    reason=f"duplicate media path {key!r}: {first!r} names the same file and "
-                    f"is kept (the first file in path order wins); rename or remove one of them",
-                )
-            )
-    return kept, errors
+    return keep_first(
+        paths,
+        lambda path: posixpath.normpath(path.replace("\\", "/")).lstrip("/"),
+        lambda key, first: (
+            f"duplicate media path {key!r}: {first!r} names the same file and "
+            f"is kept (the first file in path order wins); rename or remove one of them"
+        ),
+    )
 
 
 def describe_image(rel_path: str, data: bytes) -> MediaItem:

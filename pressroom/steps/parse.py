@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pressroom.config import Settings
-from pressroom.content.markdown import HtmlPolicy
 from pressroom.content.media import describe_image, is_image_path, unique_media_paths
 from pressroom.content.posts import is_post_path, unique_post_paths
+from pressroom.content.sanitize import HtmlPolicy
 from pressroom.embeddings.inputs import input_sha256, media_input
 from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError, inline_errors
 from pressroom.steps import Progress

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pressroom.content.markdown import HtmlPolicy
 from pressroom.content.posts import PostParseError, parse_post
+from pressroom.content.sanitize import HtmlPolicy
 from pressroom.embeddings.inputs import input_sha256, section_input
 from pressroom.models import (
     MAX_INLINE_ERROR_BYTES,
@@ -103,7 +103,7 @@ def parse_file(
     warnings: list[str] | None = None,
 ) -> Post | PostError:
     """Parse one post; a failure is a PostError with the path and reason, never an exception.
-    `warnings` receives what was cut from a post that is kept (posts.FIELD_CAPS)."""
+    `warnings` receives what was cut from a post that is kept (content.caps.FIELD_CAPS)."""
     try:
         n = size()
         if max_bytes is not None and n > max_bytes:

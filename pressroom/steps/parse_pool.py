@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from pressroom.content.markdown import HtmlPolicy
+from pressroom.content.sanitize import HtmlPolicy
 from pressroom.steps import Progress
 from pressroom.steps.parse_part import PartSummary, PartWriter, Snapshot
 
