@@ -8,6 +8,7 @@ distribution LlamaIndex depends on does); both import, each from its own files.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -45,8 +46,15 @@ def build_wheels(tmp_path: Path) -> list[Path]:
             """
         )
     )
+    # A copy of the sources: setuptools builds in a `build/` folder beside them.
+    source = tmp_path / "pressroom-src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for folder in ("pressroom", "workflows", "activities", "api", "starter"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "wheels"
-    for src in (ROOT, other):
+    for src in (source, other):
         run(
             sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
             "--no-index", "--quiet", "-w", out, src,
