@@ -52,7 +52,8 @@ def build_wheels(tmp_path: Path) -> list[Path]:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     for folder in ("pressroom", "workflows", "activities", "api", "starter"):
-        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / folder, source / folder, ignore=skip)
     out = tmp_path / "wheels"
     for src in (source, other):
         run(
