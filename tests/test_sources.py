@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import pressroom.sources
 from pressroom.security.redact import redact_url
 from pressroom.sources import (
     SourceError,
@@ -166,6 +167,30 @@ def test_destination_must_be_fresh(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         materialize_source(str(JEKYLL), dest, LIMITS)
     assert (dest / "left-over").exists()
+
+
+def test_public_surface() -> None:
+    # What steps, activities and tests may import from pressroom.sources; the modules behind
+    # it (tree, archive, local, http, git, s3) are free to change.
+    assert sorted(pressroom.sources.__all__) == [
+        "FetchOptions",
+        "SourceError",
+        "SourceFile",
+        "SourceLimits",
+        "SourceUnavailable",
+        "compute_revision_id",
+        "is_utf8_path",
+        "list_source_files",
+        "materialize_source",
+        "materialize_source_async",
+        "printable_path",
+        "source_kind",
+    ]
+    assert all(hasattr(pressroom.sources, name) for name in pressroom.sources.__all__)
+    assert pressroom.sources.source_kind("/srv/blog") == "local"
+    assert pressroom.sources.source_kind("https://h/site.tar.gz") == "archive"
+    assert pressroom.sources.source_kind("https://h/r.git#main") == "git"
+    assert pressroom.sources.source_kind("s3://bucket/site") == "s3"
 
 
 # --- schemes and redaction ------------------------------------------------------------------
