@@ -1,5 +1,5 @@
 """docker-compose.yml and the Dockerfile, checked without a Docker engine: the services, ports
-and volumes the README promises exist; healthchecks and depends_on conditions line up; every
+and volumes docs/operations.md promises exist; healthchecks and depends_on conditions line up; every
 variable the api and worker get is a Settings variable with a valid value; and the wiring
 between services (bucket, credentials, database, Temporal address) is consistent."""
 
@@ -19,7 +19,7 @@ from pressroom.storage.s3_config import parse_s3_url
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "operations.md"  # the docker-compose section
 DOCKERFILE = ROOT / "Dockerfile"
 APP_SERVICES = ("api", "worker")
 _INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
