@@ -27,7 +27,7 @@ from pressroom.api import metrics as api_metrics
 from pressroom.api import search as search_api
 from pressroom.api.jobs import JobClosed, JobConflict, JobEnded, cancel_job, describe_job, start_job
 from pressroom.api.requests import SAFE_ID, BadRequest, ignored_fields, job_input, parse_job_request
-from pressroom.workflows.client import connect_client
+from pressroom.api.temporal import connect_client
 from temporalio.client import Client
 from yarl import URL
 

@@ -121,7 +121,7 @@ def start(
 async def _start(body: dict[str, Any], wait: bool) -> int:
     from pressroom.api.jobs import JobConflict, start_job
     from pressroom.api.requests import BadRequest, job_input, parse_job_request
-    from pressroom.workflows.client import connect_client
+    from pressroom.api.temporal import connect_client
 
     settings = Settings()
     try:
@@ -221,7 +221,7 @@ def status(job_id: str) -> None:
 
     async def run() -> int:
         from pressroom.api.jobs import describe_job
-        from pressroom.workflows.client import connect_client
+        from pressroom.api.temporal import connect_client
 
         view = await describe_job(await connect_client(Settings()), job_id)
         if view is None:
@@ -241,7 +241,7 @@ def cancel(job_id: str) -> None:
 
     async def run() -> int:
         from pressroom.api.jobs import JobClosed, cancel_job
-        from pressroom.workflows.client import connect_client
+        from pressroom.api.temporal import connect_client
 
         try:
             found = await cancel_job(await connect_client(Settings()), job_id)
@@ -270,7 +270,7 @@ def jobs(
 
     async def run() -> int:
         from pressroom.api.jobs import list_jobs
-        from pressroom.workflows.client import connect_client
+        from pressroom.api.temporal import connect_client
 
         try:
             found = await list_jobs(await connect_client(Settings()), state, limit)
@@ -298,7 +298,7 @@ def replay(job_id: str) -> None:
     """Fetch a job's history from Temporal and replay it against the current workflow code."""
 
     async def run() -> int:
-        from pressroom.workflows.client import connect_client
+        from pressroom.api.temporal import connect_client
         from pressroom.workflows.process_job import ProcessJob
         from temporalio.contrib.pydantic import pydantic_data_converter
         from temporalio.worker import Replayer

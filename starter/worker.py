@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from pressroom.activities.memory import ReleaseMemory
 from pressroom.activities.pipeline import PipelineActivities
-from pressroom.workflows.client import connect_client
+from pressroom.api.temporal import connect_client
 from pressroom.workflows.process_job import ProcessJob
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pressroom.workflows.client import tls_config
+from pressroom.api.temporal import tls_config
 from temporalio.service import TLSConfig
 
 from pressroom.config import Settings

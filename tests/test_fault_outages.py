@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pressroom.workflows.client import connect_client
+from pressroom.api.temporal import connect_client
 from pydantic import SecretStr
 from temporalio.client import Client
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from pressroom.api.jobs import list_jobs
+from pressroom.api.temporal import connect_client
 from pressroom.starter.worker import metrics_runtime, running_worker
-from pressroom.workflows.client import connect_client
 from pydantic import SecretStr
 from temporalio.client import Client
 

@@ -1,7 +1,8 @@
-"""Client-side Temporal helpers (not workflow code): connecting with Pressroom's settings.
+"""Connecting a Temporal client with Pressroom's settings (address, namespace, TLS, API key).
 
-Shared by the worker, the API and the CLI so all three speak to Temporal the same way, with
-the pydantic data converter that carries our models.
+The API's own connection, shared with the CLI and the worker process (`starter/`, which may
+import the API layer) so all three speak to Temporal the same way, with the pydantic data
+converter that carries our models.
 """
 
 from __future__ import annotations
