@@ -27,18 +27,14 @@ from aiohttp import web
 from pressroom.config import Settings
 from pressroom.content import thumbnails
 from pressroom.db import related
-from pressroom.db.pool import Database
+from pressroom.db.pool import Database, database_url
+from pressroom.db.posts import post_exists, read_post
+from pressroom.db.sites import current_revisions
 from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.embeddings.base import Embedder
-from pressroom.search.searcher import (
-    MAX_LIMIT,
-    Fusion,
-    Searcher,
-    SearchError,
-    SearchParams,
-    SiteNotFound,
-    current_revision,
-)
+from pressroom.search.fusion import Fusion
+from pressroom.search.params import MAX_LIMIT, SearchError, SearchParams, SiteNotFound
+from pressroom.search.searcher import Searcher, require_revision
 
 log = logging.getLogger("pressroom.api.search")
 
@@ -67,29 +63,12 @@ _PAGE_CSP = (
 # --- resources -----------------------------------------------------------------------------
 
 
-def _database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url.get_secret_value()
-    from pressroom.runtime.embedded import embedded_postgres_url  # only without DATABASE_URL
-
-    return embedded_postgres_url(settings.pgdata_dir)
-
-
-def fusion_from(settings: Settings) -> Fusion:
-    return Fusion(
-        k=settings.search_rrf_k,
-        text_weight=settings.search_text_weight,
-        vector_weight=settings.search_vector_weight,
-        image_min_similarity=settings.search_image_min_similarity,
-    )
-
-
 def _resources(
     settings: Settings, database: Database | None, embedder: Embedder | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         own_db = database is None
-        db = database or Database(await asyncio.to_thread(_database_url, settings))
+        db = database or Database(await asyncio.to_thread(database_url, settings))
         own_embedder = embedder is None
         emb: Embedder | None = embedder
         if emb is None:
@@ -98,7 +77,7 @@ def _resources(
             except ValueError as exc:  # misconfigured: text search still works
                 log.warning("no query embedder (%s): searches fall back to full text", exc)
         app[SEARCH_DB_KEY] = db
-        app[SEARCHER_KEY] = Searcher(emb, fusion_from(settings))
+        app[SEARCHER_KEY] = Searcher(emb, Fusion.from_settings(settings))
         try:
             yield
         finally:
@@ -241,29 +220,28 @@ async def sites(request: web.Request) -> web.Response:
     """The sites with a current revision: what the search page offers to search."""
     try:
         pool = await request.app[SEARCH_DB_KEY].pool()
-        rows = await pool.fetch(
-            """
-            SELECT s.site_id, s.current_revision, r.counts::text AS counts, r.committed_at
-            FROM sites AS s
-            JOIN revisions AS r ON r.site_id = s.site_id AND r.revision_id = s.current_revision
-            ORDER BY s.site_id
-            """
-        )
+        async with pool.acquire() as conn:
+            revisions = await current_revisions(conn)
     except _DB_DOWN as exc:
         return _unavailable(exc)
     return web.json_response(
         {
             "sites": [
                 {
-                    "site": r["site_id"],
-                    "revision": r["current_revision"],
-                    "counts": json.loads(r["counts"]),
-                    "committedAt": r["committed_at"].isoformat() if r["committed_at"] else None,
+                    "site": r.site,
+                    "revision": r.revision_id,
+                    "counts": r.counts,
+                    "committedAt": r.committed_at.isoformat() if r.committed_at else None,
                 }
-                for r in rows
+                for r in revisions
             ]
         }
     )
+
+
+def _no_post(site: str, post_id: str) -> web.Response:
+    body = {"error": f"no post {post_id!r} in site {site!r}", "parameter": "postId"}
+    return web.json_response(body, status=404)
 
 
 async def _post_context(
@@ -273,20 +251,14 @@ async def _post_context(
     try:
         pool = await request.app[SEARCH_DB_KEY].pool()
         async with pool.acquire() as conn:
-            revision = await current_revision(conn, site)
-            exists = await conn.fetchval(
-                "SELECT 1 FROM posts WHERE site_id = $1 AND revision_id = $2 AND post_id = $3",
-                site,
-                revision.revision_id,
-                post_id,
-            )
+            revision = await require_revision(conn, site)
+            exists = await post_exists(conn, site, revision.revision_id, post_id)
     except SiteNotFound as err:
         return _error(err)
     except _DB_DOWN as exc:
         return _unavailable(exc)
     if not exists:
-        body = {"error": f"no post {post_id!r} in site {site!r}", "parameter": "postId"}
-        return web.json_response(body, status=404)
+        return _no_post(site, post_id)
     return pool, site, revision.revision_id, post_id
 
 
@@ -312,51 +284,14 @@ async def post(request: web.Request) -> web.Response:
         return ctx
     pool, site, revision, post_id = ctx
     async with pool.acquire() as conn:
-        meta = await conn.fetchrow(
-            """
-            SELECT title, slug, path, date, tags, description, reading_time
-            FROM posts WHERE site_id = $1 AND revision_id = $2 AND post_id = $3
-            """,
-            site,
-            revision,
-            post_id,
-        )
-        sections = await conn.fetch(
-            """
-            SELECT section_id, anchor, heading, level, content FROM sections
-            WHERE site_id = $1 AND revision_id = $2 AND post_id = $3 ORDER BY position
-            """,
-            site,
-            revision,
-            post_id,
-        )
+        found = await read_post(conn, site, revision, post_id)
         rel = await related.related_posts(conn, site, revision, post_id)
+    if found is None:  # pruned between the two reads
+        return _no_post(site, post_id)
     for row in rel:
         row["url"] = _post_url(site, row["postId"])
     return web.json_response(
-        {
-            "site": site,
-            "revision": revision,
-            "postId": post_id,
-            "title": meta["title"],
-            "slug": meta["slug"],
-            "path": meta["path"],
-            "date": meta["date"].isoformat() if meta["date"] else None,
-            "tags": list(meta["tags"]),
-            "description": meta["description"],
-            "readingTime": meta["reading_time"],
-            "sections": [
-                {
-                    "sectionId": s["section_id"],
-                    "anchor": s["anchor"],
-                    "heading": s["heading"],
-                    "level": s["level"],
-                    "text": s["content"],
-                }
-                for s in sections
-            ],
-            "related": rel,
-        }
+        {"site": site, "revision": revision, "postId": post_id, **found, "related": rel}
     )
 
 

@@ -1,7 +1,7 @@
 """The floor: the least work a job can do, in one process, without Temporal.
 
 Reads and parses every post, describes every image, hash-embeds every section and image,
-loads the revision into Postgres with the same binary COPY (`database.load_revision`) and
+loads the revision into Postgres with the same binary COPY (`revisions.load_revision`) and
 writes the same JSON artifacts, all in memory and in order. No work store, no claim check, no
 retries, no second core. `bench/run.py` runs it beside Pressroom on the same corpus and the
 same database and reports Pressroom's wall time as a multiple of this one.
@@ -21,8 +21,9 @@ import numpy as np
 
 from pressroom.content.media import attach_references, describe_image, is_image_path
 from pressroom.content.posts import PostParseError, is_post_path, parse_post
-from pressroom.db import database
-from pressroom.db.database import MediaRow, SectionRow
+from pressroom.db.pool import connect
+from pressroom.db.revisions import RevisionLoad, load_revision
+from pressroom.db.rows import MediaRow, SectionRow
 from pressroom.embeddings.hashing import HashingEmbedder
 from pressroom.embeddings.inputs import input_sha256, media_input, section_input
 from pressroom.models import MediaItem, Post
@@ -150,7 +151,7 @@ async def run_floor(
 ) -> FloorResult:
     """Do the whole job the cheapest way; returns the wall time and what was produced."""
     phases: dict[str, float] = {}
-    conn = await database.connect(db_url)  # connected (and migrated) before the clock starts
+    conn = await connect(db_url)  # connected (and migrated) before the clock starts
     try:
         start = mark = time.perf_counter()
 
@@ -175,8 +176,7 @@ async def run_floor(
                         s, post_title=post.title, embedding=vector, content_sha256=sha
                     )
                 )
-        counts = await database.load_revision(
-            conn,
+        load = RevisionLoad(
             site=site,
             revision_id=revision_id,
             job_id=f"floor-{revision_id}",
@@ -190,6 +190,7 @@ async def run_floor(
             model=embedder.model,
             dimensions=dimensions,
         )
+        counts = (await load_revision(conn, load)).counts
         lap("load")
         artifact_bytes = _write_artifacts(
             out, site, revision_id, embedder, posts, media, text_vectors, media_vectors

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import yaml
 
-from pressroom.db import database
+from pressroom.db.pool import connect, create_pool
 from pressroom.embeddings import HashingEmbedder
 from pressroom.embeddings.base import Embedder
-from pressroom.search.searcher import Fusion, Searcher, SearchParams
+from pressroom.search.fusion import Fusion
+from pressroom.search.params import SearchParams
+from pressroom.search.searcher import Searcher
 from pressroom.sources import SourceLimits
 from pressroom.steps import no_progress
 from pressroom.steps.embed import embed_batch, embedding_info
@@ -76,7 +78,7 @@ async def load_site(
                     store, keys, kind, batch, embedder, None, scratch / f"embed-{kind}",
                     no_progress,
                 )  # fmt: skip
-        pool = await database.create_pool(db_url, min_size=1, max_size=2)
+        pool = await create_pool(db_url, min_size=1, max_size=2)
         try:
             await load_database(
                 store, keys, pool, site=site, revision_id=summary.revision_id, job_id=job_id,
@@ -122,7 +124,7 @@ async def evaluate(
     db_url: str, site: str, queries: Sequence[Query], searcher: Searcher
 ) -> list[ModeScore]:
     """recall@10 and MRR of each mode over `queries` on a loaded site."""
-    conn = await database.connect(db_url)
+    conn = await connect(db_url)
     try:
         out = []
         for mode in MODES:

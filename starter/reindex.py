@@ -15,7 +15,8 @@ from pressroom.api.requests import default_dist_folder
 from pressroom.workflows.plans import REINDEX
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect, database_url
+from pressroom.db.sites import site_source
 
 
 class NoRecordedSource(Exception):
@@ -24,11 +25,9 @@ class NoRecordedSource(Exception):
 
 async def recorded_source(settings: Settings, site: str) -> tuple[str, str] | None:
     """(repoUrl, distFolder) of the site's current revision, from Postgres."""
-    from pressroom.starter.worker import database_url
-
-    conn = await database.connect(database_url(settings))
+    conn = await connect(database_url(settings))
     try:
-        return await database.site_source(conn, site)
+        return await site_source(conn, site)
     finally:
         await conn.close()
 

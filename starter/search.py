@@ -13,20 +13,15 @@ from rich.console import Console
 from rich.text import Text
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect, database_url
+from pressroom.db.sites import current_revisions
 from pressroom.embeddings import aclose_embedder, make_embedder
-from pressroom.search.searcher import MARK_START, MARK_STOP, Searcher, SearchError, SearchParams
+from pressroom.search.fusion import Fusion
+from pressroom.search.hits import MARK_START, MARK_STOP
+from pressroom.search.params import SearchError, SearchParams
+from pressroom.search.searcher import Searcher
 
 _SPACES = re.compile(r"\s+")
-_SITES_SQL = "SELECT site_id FROM sites WHERE current_revision IS NOT NULL ORDER BY site_id"
-
-
-def database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url.get_secret_value()
-    from pressroom.runtime.embedded import embedded_postgres_url
-
-    return embedded_postgres_url(settings.pgdata_dir)
 
 
 def _marked(snippet: str) -> Text:
@@ -77,13 +72,11 @@ async def run_search(
     console: Console,
 ) -> int:
     """Search and print; returns the exit code (2 for bad input, 1 for no such site)."""
-    from pressroom.api.search import fusion_from
-
-    conn = await database.connect(database_url(settings))
+    conn = await connect(database_url(settings))
     embedder = None
     try:
         if site is None:
-            sites = [r["site_id"] for r in await conn.fetch(_SITES_SQL)]
+            sites = [r.site for r in await current_revisions(conn)]
             if len(sites) != 1:
                 console.print(
                     f"[red]--site is required[/] (sites: {', '.join(sites) or 'none loaded'})"
@@ -94,7 +87,7 @@ async def run_search(
             embedder = make_embedder(settings)
         except ValueError as exc:
             console.print(f"[yellow]no query embedder ({exc}): full text only[/]")
-        searcher = Searcher(embedder, fusion_from(settings))
+        searcher = Searcher(embedder, Fusion.from_settings(settings))
         try:
             params = SearchParams(query=query, site=site, mode=mode, kind=kind, limit=limit)
             body = await searcher.search(conn, params, raw_snippets=True)

@@ -24,20 +24,13 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from pressroom.config import Settings
-from pressroom.db.pool import Database
+from pressroom.db.pool import Database, database_url
 from pressroom.embeddings import aclose_embedder, make_embedder
-from pressroom.runtime.embedded import embedded_postgres_url
 from pressroom.runtime.logs import configure_logging
 from pressroom.security.netguard import guarded_session
 from pressroom.storage import open_store
 
 log = logging.getLogger("pressroom.worker")
-
-
-def database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url.get_secret_value()
-    return embedded_postgres_url(settings.pgdata_dir)
 
 
 @contextlib.asynccontextmanager

@@ -21,10 +21,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import CancelledError
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.ops import Receiver, loopback_settings, process_env, run_cli, wait_for_activity
 from tests.jobs import job_request, run_job, start
+from tests.stored import current_revision_id, revision_counts
 
 
 @pytest.fixture
@@ -115,10 +116,10 @@ async def test_delete_cancels_a_job_mid_load_and_leaves_the_site_as_it_was(
     # Work store cleaned; the site still serves the first revision, with nothing of the second.
     assert not (Path(settings.artifacts_location) / "_work" / job_id).exists()
     assert latest.read_bytes() == latest_before
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     try:
-        assert await database.current_revision(conn, site) == first["revision"]
-        counts = await database.revision_counts(conn, site, revision_b)
+        assert await current_revision_id(conn, site) == first["revision"]
+        counts = await revision_counts(conn, site, revision_b)
     finally:
         await conn.close()
     assert counts == {"posts": 0, "sections": 0, "media": 0}

@@ -22,8 +22,15 @@ import pytest
 from conftest import JEKYLL
 from pgvector import Vector
 
-from pressroom.db import database as db
+from pressroom.db.cache import get_cached_embeddings, put_cached_embeddings
+from pressroom.db.pool import connect, create_pool
+from pressroom.db.revisions import RevisionLoad, load_revision, prune_revisions
+from pressroom.db.rows import MediaRow, SectionRow, parse_timestamp
+from pressroom.db.schema import ensure_vector_indexes, migrate
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
+from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound
+from pressroom.search.searcher import Searcher
+from tests.stored import current_revision_id, revision_counts, text_search
 
 # --- fixtures and builders ----------------------------------------------------------------------
 
@@ -60,7 +67,7 @@ async def db_url(pg_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await db.connect(db_url)
+    connection = await connect(db_url)
     yield connection
     await connection.close()
 
@@ -97,11 +104,9 @@ def make_post(post_id: str, title: str, texts: list[str], **extra: object) -> Po
     )
 
 
-def section_rows(
-    posts: list[Post], rng: np.random.Generator, dims: int | None
-) -> list[db.SectionRow]:
+def section_rows(posts: list[Post], rng: np.random.Generator, dims: int | None) -> list[SectionRow]:
     return [
-        db.SectionRow.from_section(
+        SectionRow.from_section(
             s, post_title=p.title, embedding=None if dims is None else unit(rng, dims)
         )
         for p in posts
@@ -109,7 +114,7 @@ def section_rows(
     ]
 
 
-def sample(dims: int, seed: int = 0) -> tuple[list[Post], list[db.SectionRow], list[db.MediaRow]]:
+def sample(dims: int, seed: int = 0) -> tuple[list[Post], list[SectionRow], list[MediaRow]]:
     rng = np.random.default_rng(seed)
     posts = [
         make_post(
@@ -127,7 +132,7 @@ def sample(dims: int, seed: int = 0) -> tuple[list[Post], list[db.SectionRow], l
         make_post("posts/gamma", "Gamma", ["Gamma intro."], date="not a date"),
     ]
     media = [
-        db.MediaRow.from_item(
+        MediaRow.from_item(
             MediaItem(
                 path="img/a.png",
                 mime="image/png",
@@ -143,7 +148,7 @@ def sample(dims: int, seed: int = 0) -> tuple[list[Post], list[db.SectionRow], l
             ),
             embedding=unit(rng, dims),
         ),
-        db.MediaRow(path="img/b.svg", mime="image/svg+xml", bytes=99, sha256="b" * 64),
+        MediaRow(path="img/b.svg", mime="image/svg+xml", bytes=99, sha256="b" * 64),
     ]
     return posts, section_rows(posts, rng, dims), media
 
@@ -152,7 +157,7 @@ async def load(
     conn: asyncpg.Connection,
     site: str,
     revision: str,
-    data: tuple[list[Post], list[db.SectionRow], list[db.MediaRow]],
+    data: tuple[list[Post], list[SectionRow], list[MediaRow]],
     dims: int,
     **kw: object,
 ) -> dict[str, int]:
@@ -169,7 +174,36 @@ async def load(
         "dimensions": dims,
     }
     args.update(kw)
-    return await db.load_revision(conn, **args)  # type: ignore[arg-type]
+    return (await load_revision(conn, RevisionLoad(**args))).counts  # type: ignore[arg-type]
+
+
+class QueryVector:
+    """An embedder that embeds every query as one given vector (the revisions here are
+    embedded by provider "test", model "random"): searches by that vector."""
+
+    provider, model, version = "test", "random", "1"
+    max_batch_inputs, max_batch_tokens, max_input_tokens = 1, 1000, 1000
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = np.asarray(vector, dtype=np.float32)
+        self.dimensions = len(self.vector)
+
+    async def embed(self, texts: object) -> np.ndarray:
+        return np.stack([self.vector])
+
+
+async def search(
+    conn: asyncpg.Connection,
+    site: str,
+    query: str,
+    vector: np.ndarray,
+    *,
+    mode: str = "hybrid",
+    limit: int = 10,
+) -> list[dict[str, object]]:
+    """Posts found by the real searcher (`GET /search`), `query` embedded as `vector`."""
+    params = SearchParams(query=query, site=site, mode=mode, kind="posts", limit=limit)
+    return (await Searcher(QueryVector(vector)).search(conn, params))["results"]
 
 
 # --- migration --------------------------------------------------------------------------------
@@ -183,9 +217,9 @@ async def test_migrate_concurrently_on_a_fresh_database_and_again(pg_url: str) -
         try:
             # Without the advisory lock, concurrent CREATE EXTENSION / CREATE TABLE IF NOT
             # EXISTS fail with unique violations on the catalogs.
-            await asyncio.gather(*(db.migrate(c, force=True) for c in conns))
-            await db.migrate(conns[0])
-            await db.migrate(conns[0], force=True)
+            await asyncio.gather(*(migrate(c, force=True) for c in conns))
+            await migrate(conns[0])
+            await migrate(conns[0], force=True)
             tables = {
                 r["tablename"]
                 for r in await conns[0].fetch(
@@ -199,7 +233,7 @@ async def test_migrate_concurrently_on_a_fresh_database_and_again(pg_url: str) -
             for c in conns:
                 await c.close()
         # The codec can only be registered once the extension exists: connect() migrates first.
-        conn = await db.connect(url)
+        conn = await connect(url)
         try:
             assert await conn.fetchval("SELECT '[1,2]'::vector") == Vector([1.0, 2.0])
         finally:
@@ -214,7 +248,7 @@ async def test_create_pool_registers_codec_and_runs_user_init(db_url: str) -> No
     async def init(c: asyncpg.Connection) -> None:
         seen.append(1)
 
-    pool = await db.create_pool(db_url, min_size=1, max_size=2, init=init)
+    pool = await create_pool(db_url, min_size=1, max_size=2, init=init)
     try:
         async with pool.acquire() as c:
             vec = await c.fetchval("SELECT $1::vector", np.array([0.5, 1.5], dtype=np.float32))
@@ -232,8 +266,8 @@ async def test_load_counts_rows_and_vectors(conn: asyncpg.Connection) -> None:
     counts = await load(conn, "site-load", "r1", data, 8)
 
     assert counts == {"posts": 3, "sections": 6, "media": 2}
-    assert await db.revision_counts(conn, "site-load", "r1") == counts
-    assert await db.current_revision(conn, "site-load") == "r1"
+    assert await revision_counts(conn, "site-load", "r1") == counts
+    assert await current_revision_id(conn, "site-load") == "r1"
 
     rev = await conn.fetchrow("SELECT * FROM revisions WHERE site_id = 'site-load'")
     assert rev["state"] == "ready" and rev["committed_at"] is not None
@@ -275,7 +309,7 @@ async def test_retried_load_of_same_revision_does_not_duplicate(conn: asyncpg.Co
     first = await load(conn, "site-retry", "r1", data, 8)
     second = await load(conn, "site-retry", "r1", data, 8, job_id="job-retry")
     assert first == second
-    assert await db.revision_counts(conn, "site-retry", "r1") == first
+    assert await revision_counts(conn, "site-retry", "r1") == first
     assert await conn.fetchval("SELECT job_id FROM revisions WHERE site_id = 'site-retry'") == (
         "job-retry"
     )
@@ -286,20 +320,20 @@ async def test_failed_load_leaves_previous_revision_current_and_intact(
 ) -> None:
     site = "site-fail"
     await load(conn, site, "r1", sample(8), 8)
-    before = await db.revision_counts(conn, site, "r1")
+    before = await revision_counts(conn, site, "r1")
 
     posts, sections, media = sample(8, seed=1)
 
-    def exploding() -> Iterator[db.SectionRow]:
+    def exploding() -> Iterator[SectionRow]:
         yield from sections[:3]
         raise RuntimeError("worker died mid-load")
 
     with pytest.raises(RuntimeError, match="worker died"):
         await load(conn, site, "r2", (posts, exploding(), media), 8)  # type: ignore[arg-type]
 
-    assert await db.current_revision(conn, site) == "r1"
-    assert await db.revision_counts(conn, site, "r1") == before
-    assert await db.revision_counts(conn, site, "r2") == {"posts": 0, "sections": 0, "media": 0}
+    assert await current_revision_id(conn, site) == "r1"
+    assert await revision_counts(conn, site, "r1") == before
+    assert await revision_counts(conn, site, "r2") == {"posts": 0, "sections": 0, "media": 0}
     assert (
         await conn.fetchval(
             "SELECT count(*) FROM revisions WHERE site_id = $1 AND revision_id = 'r2'", site
@@ -311,13 +345,13 @@ async def test_failed_load_leaves_previous_revision_current_and_intact(
     bad = [*sections[:2], dataclasses.replace(sections[2], embedding=np.ones(5))]
     with pytest.raises(ValueError, match="5 dimensions, expected 8"):
         await load(conn, site, "r2", (posts, bad, media), 8)
-    assert await db.current_revision(conn, site) == "r1"
+    assert await current_revision_id(conn, site) == "r1"
 
     # The same revision then loads fine (a retry after the failure).
     counts = await load(conn, site, "r2", (posts, sections, media), 8)
-    assert await db.current_revision(conn, site) == "r2"
-    assert await db.revision_counts(conn, site, "r2") == counts
-    assert await db.revision_counts(conn, site, "r1") == before  # older revisions stay
+    assert await current_revision_id(conn, site) == "r2"
+    assert await revision_counts(conn, site, "r2") == counts
+    assert await revision_counts(conn, site, "r1") == before  # older revisions stay
 
 
 async def test_async_iterables_stream_into_copy(conn: asyncpg.Connection) -> None:
@@ -328,8 +362,7 @@ async def test_async_iterables_stream_into_copy(conn: asyncpg.Connection) -> Non
             await asyncio.sleep(0)
             yield item
 
-    counts = await db.load_revision(
-        conn,
+    load = RevisionLoad(
         site="site-async",
         revision_id="r1",
         job_id="j",
@@ -340,7 +373,7 @@ async def test_async_iterables_stream_into_copy(conn: asyncpg.Connection) -> Non
         model="random",
         dimensions=8,
     )
-    assert counts == {"posts": 3, "sections": 6, "media": 2}
+    assert (await load_revision(conn, load)).counts == {"posts": 3, "sections": 6, "media": 2}
 
 
 async def test_sync_iterables_let_the_event_loop_run_during_copy(
@@ -359,7 +392,7 @@ async def test_sync_iterables_let_the_event_loop_run_during_copy(
     posts = [make_post(f"posts/{i}", f"P{i}", ["x"]) for i in range(1200)]
     seen: list[int] = []
 
-    def rows() -> Iterator[db.SectionRow]:
+    def rows() -> Iterator[SectionRow]:
         for i, row in enumerate(section_rows(posts, np.random.default_rng(0), 8)):
             if i in (0, 1199):
                 seen.append(ticks)
@@ -403,44 +436,24 @@ async def test_two_dimensions_coexist_with_their_own_indexes(conn: asyncpg.Conne
 
     for site, (_, sections, _), d in (("site-d8", small, 8), ("site-d384", large, 384)):
         target = sections[4]
-        hits = await db.search_sections(
-            conn, site=site, query="", query_vector=target.embedding, limit=3
-        )
-        assert hits[0]["section_id"] == target.section_id
+        found = await search(conn, site, "nearest", target.embedding, mode="vector", limit=3)
+        assert found[0]["sections"][0]["sectionId"] == target.section_id
         assert await conn.fetchval(
             "SELECT count(*) FROM sections WHERE site_id = $1 AND dims = $2", site, d
         ) == len(sections)
 
     # Creating them again is a no-op.
-    assert await db.ensure_vector_indexes(conn, 384) == []
+    assert await ensure_vector_indexes(conn, 384) == []
     with pytest.raises(ValueError):
-        await db.ensure_vector_indexes(conn, "384")  # type: ignore[arg-type]
+        await ensure_vector_indexes(conn, "384")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        await db.ensure_vector_indexes(conn, True)
-
-
-async def test_vector_query_uses_the_hnsw_partial_index(conn: asyncpg.Connection) -> None:
-    await load(conn, "site-explain", "r1", sample(384, seed=4), 384)
-    vector = Vector(unit(np.random.default_rng(5), 384))
-    async with conn.transaction():
-        # This tiny revision is cheaper to sort exactly; switching the alternatives off shows
-        # the planner *can* match the query to the partial expression index.
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        await conn.execute("SET LOCAL enable_sort = off")
-        plan = "\n".join(
-            r[0]
-            for r in await conn.fetch(
-                "EXPLAIN " + db.search_sql(384), "site-explain", "r1", "tomato", 50, 60, 10, vector
-            )
-        )
-    assert "Index Scan using sections_embedding_hnsw_384 on sections" in plan, plan[:2000]
-    assert "Order By: ((embedding)::vector(384) <=> " in plan
+        await ensure_vector_indexes(conn, True)
 
 
 async def test_concurrent_first_loads_of_a_new_dimension_do_not_deadlock(db_url: str) -> None:
     # Both loads COPY, then need a SHARE lock to build the new dimension's index: without
     # the schema lock taken up front, each waits for the other's ROW EXCLUSIVE lock.
-    conns = [await db.connect(db_url) for _ in range(2)]
+    conns = [await connect(db_url) for _ in range(2)]
     try:
         results = await asyncio.gather(
             load(conns[0], "site-race-a", "r1", sample(24, seed=11), 24),
@@ -457,13 +470,13 @@ async def test_prune_revisions_keeps_current_and_newest(conn: asyncpg.Connection
     site = "site-prune"
     for rev in ("r1", "r2", "r3", "r4"):
         await load(conn, site, rev, sample(8), 8)
-    assert sorted(await db.prune_revisions(conn, site, keep=2)) == ["r1", "r2"]
-    assert await db.current_revision(conn, site) == "r4"
-    assert (await db.revision_counts(conn, site, "r3"))["sections"] == 6
-    assert (await db.revision_counts(conn, site, "r1"))["sections"] == 0
-    assert await db.prune_revisions(conn, site, keep=2) == []
-    assert await db.prune_revisions(conn, site, keep=1) == ["r3"]
-    assert await db.revision_counts(conn, site, "r4") == {"posts": 3, "sections": 6, "media": 2}
+    assert sorted(await prune_revisions(conn, site, keep=2)) == ["r1", "r2"]
+    assert await current_revision_id(conn, site) == "r4"
+    assert (await revision_counts(conn, site, "r3"))["sections"] == 6
+    assert (await revision_counts(conn, site, "r1"))["sections"] == 0
+    assert await prune_revisions(conn, site, keep=2) == []
+    assert await prune_revisions(conn, site, keep=1) == ["r3"]
+    assert await revision_counts(conn, site, "r4") == {"posts": 3, "sections": 6, "media": 2}
 
 
 # --- embedding cache --------------------------------------------------------------------------
@@ -472,40 +485,40 @@ async def test_prune_revisions_keeps_current_and_newest(conn: asyncpg.Connection
 async def test_embedding_cache_round_trip_and_conflicts(conn: asyncpg.Connection) -> None:
     rng = np.random.default_rng(6)
     a, b, c = (unit(rng, 8) for _ in range(3))
-    await db.put_cached_embeddings(conn, "p", "m", 8, [("sha-a", a), ("sha-b", b), ("sha-a", a)])
-    got = await db.get_cached_embeddings(conn, "p", "m", 8, ["sha-a", "sha-b", "sha-missing"])
+    await put_cached_embeddings(conn, "p", "m", 8, [("sha-a", a), ("sha-b", b), ("sha-a", a)])
+    got = await get_cached_embeddings(conn, "p", "m", 8, ["sha-a", "sha-b", "sha-missing"])
     assert set(got) == {"sha-a", "sha-b"}
     assert got["sha-a"].dtype == np.float32 and np.allclose(got["sha-a"], a)
 
     # The first entry wins; new keys are still added.
-    await db.put_cached_embeddings(conn, "p", "m", 8, [("sha-a", c), ("sha-c", c)])
-    got = await db.get_cached_embeddings(conn, "p", "m", 8, ["sha-a", "sha-c"])
+    await put_cached_embeddings(conn, "p", "m", 8, [("sha-a", c), ("sha-c", c)])
+    got = await get_cached_embeddings(conn, "p", "m", 8, ["sha-a", "sha-c"])
     assert np.allclose(got["sha-a"], a) and np.allclose(got["sha-c"], c)
 
     # Keyed by provider, model and dimensions too.
-    assert await db.get_cached_embeddings(conn, "p", "other", 8, ["sha-a"]) == {}
-    assert await db.get_cached_embeddings(conn, "p", "m", 16, ["sha-a"]) == {}
+    assert await get_cached_embeddings(conn, "p", "other", 8, ["sha-a"]) == {}
+    assert await get_cached_embeddings(conn, "p", "m", 16, ["sha-a"]) == {}
     with pytest.raises(ValueError, match="expected 8"):
-        await db.put_cached_embeddings(conn, "p", "m", 8, [("sha-x", np.ones(4))])
-    assert await db.get_cached_embeddings(conn, "p", "m", 8, []) == {}
+        await put_cached_embeddings(conn, "p", "m", 8, [("sha-x", np.ones(4))])
+    assert await get_cached_embeddings(conn, "p", "m", 8, []) == {}
 
 
 async def test_embedding_cache_concurrent_overlapping_writers(db_url: str) -> None:
     rng = np.random.default_rng(7)
     items = [(f"sha-{i:04d}", unit(rng, 8)) for i in range(2000)]
-    conns = [await db.connect(db_url) for _ in range(3)]
+    conns = [await connect(db_url) for _ in range(3)]
     try:
 
         async def writer(c: asyncpg.Connection, order: list[tuple[str, np.ndarray]]) -> None:
             async with c.transaction():
-                await db.put_cached_embeddings(c, "conc", "m", 8, order)
+                await put_cached_embeddings(c, "conc", "m", 8, order)
 
         await asyncio.gather(
             writer(conns[0], items),
             writer(conns[1], items[::-1]),
             writer(conns[2], items[700:] + items[:700]),
         )
-        got = await db.get_cached_embeddings(conns[0], "conc", "m", 8, [s for s, _ in items])
+        got = await get_cached_embeddings(conns[0], "conc", "m", 8, [s for s, _ in items])
         assert len(got) == 2000
     finally:
         for c in conns:
@@ -528,33 +541,31 @@ async def test_search_lexical_match_first_and_vector_only_match(conn: asyncpg.Co
     await load(conn, site, "r1", (posts, rows, []), 16)
 
     # Exact term, with a vector far from that section: the lexical match still ranks first.
-    hits = await db.search_sections(
-        conn, site=site, query="compost", query_vector=rows[4].embedding, limit=5
-    )
-    assert hits[0]["section_id"] == "posts/garden#s1"
-    assert hits[0]["title"] == "Garden" and hits[0]["post_id"] == "posts/garden"
-    assert hits[0]["anchor"] == "s1" and hits[0]["heading"] == "Heading 1"
-    assert "**Compost**" in hits[0]["snippet"]
-    assert hits[0]["lex_rank"] == 1
-    assert hits[0]["score"] > hits[1]["score"]
+    found = await search(conn, site, "compost", rows[4].embedding, limit=5)
+    top, best = found[0], found[0]["sections"][0]
+    assert top["postId"] == "posts/garden" and top["title"] == "Garden"
+    assert best["sectionId"] == "posts/garden#s1"
+    assert best["anchor"] == "s1" and best["heading"] == "Heading 1"
+    assert "<mark>Compost</mark>" in best["snippetHtml"]
+    assert best["scores"]["text"]["rank"] == 1
+    assert top["score"] > found[1]["score"]
 
     # No lexical match at all: the nearest vector comes first.
     target = rows[2]  # posts/sea#, "Sailing across the bay."
-    hits = await db.search_sections(
-        conn, site=site, query="zeppelin", query_vector=target.embedding + 0.01, limit=3
-    )
-    assert hits[0]["section_id"] == target.section_id
-    assert hits[0]["lex_rank"] is None and hits[0]["vector_rank"] == 1
-    assert hits[0]["snippet"] == "Sailing across the bay."
-    assert len(hits) == 3
+    found = await search(conn, site, "zeppelin", target.embedding + 0.01, limit=3)
+    best = found[0]["sections"][0]
+    assert best["sectionId"] == target.section_id
+    assert "text" not in best["scores"] and best["scores"]["vector"]["rank"] == 1
+    assert best["snippet"] == "Sailing across the bay."
+    assert len(found) == 3
 
     # Text only, and the page title is weighted in.
-    hits = await db.search_sections(conn, site=site, query="city", query_vector=None)
-    assert {h["post_id"] for h in hits} == {"posts/city"}
+    assert {h["postId"] for h in await text_search(conn, site, "city")} == {"posts/city"}
 
-    assert await db.search_sections(conn, site="no-such-site", query="x", query_vector=None) == []
-    with pytest.raises(ValueError, match="expected 16"):
-        await db.search_sections(conn, site=site, query="x", query_vector=np.ones(8))
+    with pytest.raises(SiteNotFound):
+        await text_search(conn, "no-such-site", "x")
+    with pytest.raises(EmbeddingMismatch, match="16 dimensions"):
+        await search(conn, site, "x", np.ones(8), mode="vector")
 
 
 async def test_search_follows_the_current_revision(conn: asyncpg.Connection) -> None:
@@ -564,14 +575,11 @@ async def test_search_follows_the_current_revision(conn: asyncpg.Connection) -> 
     rng = np.random.default_rng(9)
     await load(conn, site, "r1", (old, section_rows(old, rng, 8), []), 8)
     await load(conn, site, "r2", (new, section_rows(new, rng, 8), []), 8)
-    assert await db.search_sections(conn, site=site, query="walrus", query_vector=None) == []
-    hits = await db.search_sections(conn, site=site, query="penguin", query_vector=None)
-    assert [h["section_id"] for h in hits] == ["posts/a#"]
-    async with conn.transaction():  # inside a caller's transaction too
-        hits = await db.search_sections(
-            conn, site=site, query="penguin", query_vector=np.ones(8, dtype=np.float32)
-        )
-    assert hits[0]["section_id"] == "posts/a#"
+    assert await text_search(conn, site, "walrus") == []
+    found = await text_search(conn, site, "penguin")
+    assert [s["sectionId"] for h in found for s in h["sections"]] == ["posts/a#"]
+    found = await search(conn, site, "penguin", np.ones(8, dtype=np.float32))
+    assert found[0]["sections"][0]["sectionId"] == "posts/a#"
 
 
 # --- the real corpus ------------------------------------------------------------------------
@@ -621,22 +629,20 @@ async def test_real_corpus_loads_and_finds_the_permalinks_page(conn: asyncpg.Con
     counts = await load(conn, "jekyll", "r1", (posts, rows, []), 384)
     assert counts == {"posts": len(posts), "sections": len(rows), "media": 0}
 
-    hits = await db.search_sections(conn, site="jekyll", query="permalinks", query_vector=None)
-    assert hits[0]["post_id"] == "docs/_docs/permalinks"
-    hits = await db.search_sections(
-        conn, site="jekyll", query='"front matter defaults"', query_vector=None
-    )
-    assert hits[0]["post_id"] == "docs/_docs/configuration/front-matter-defaults"
+    found = await text_search(conn, "jekyll", "permalinks")
+    assert found[0]["postId"] == "docs/_docs/permalinks"
+    found = await text_search(conn, "jekyll", '"front matter defaults"')
+    assert found[0]["postId"] == "docs/_docs/configuration/front-matter-defaults"
 
 
 def test_parse_timestamp() -> None:
-    assert db.parse_timestamp("2024-03-01") == datetime(2024, 3, 1, tzinfo=UTC)
-    assert db.parse_timestamp("2016-03-23 10:00:00 +0100") == datetime.fromisoformat(
+    assert parse_timestamp("2024-03-01") == datetime(2024, 3, 1, tzinfo=UTC)
+    assert parse_timestamp("2016-03-23 10:00:00 +0100") == datetime.fromisoformat(
         "2016-03-23T10:00:00+01:00"
     )
-    assert db.parse_timestamp("2024-03-01T00:00:00Z") == datetime(2024, 3, 1, tzinfo=UTC)
-    assert db.parse_timestamp("yesterday") is None
-    assert db.parse_timestamp(None) is None
+    assert parse_timestamp("2024-03-01T00:00:00Z") == datetime(2024, 3, 1, tzinfo=UTC)
+    assert parse_timestamp("yesterday") is None
+    assert parse_timestamp(None) is None
 
 
 async def test_a_huge_section_loads_and_its_start_is_searchable(conn: asyncpg.Connection) -> None:

@@ -13,8 +13,9 @@ import pytest
 from pressroom.starter.demo import callback_receiver
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from pressroom.publish.artifacts import sha256_file
+from tests.stored import current_revision_id, revision_counts
 
 
 async def post_job(api_url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -80,10 +81,10 @@ async def test_process_all_jekyll_end_to_end(
     media = json.loads((out / "media.json").read_text())["media"]
     search = json.loads((out / "search.json").read_text())
     sections = sum(len(p["sections"]) for p in posts)
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     try:
-        assert await database.current_revision(conn, "jekyll") == revision
-        counts = await database.revision_counts(conn, "jekyll", revision)
+        assert await current_revision_id(conn, "jekyll") == revision
+        counts = await revision_counts(conn, "jekyll", revision)
     finally:
         await conn.close()
     assert counts["posts"] == len(posts) == result["counts"]["posts"]

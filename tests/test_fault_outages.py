@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from pressroom.callbacks import webhooks
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.crash_drills import (
     WAIT_S,
@@ -78,7 +78,7 @@ async def test_temporal_server_restarted_mid_job_the_job_completes(
 
 
 async def _site_rows(url: str, site: str) -> dict[str, int]:
-    conn = await database.connect(url, run_migrations=False)
+    conn = await connect(url, run_migrations=False)
     try:
         return {
             table: await conn.fetchval(
@@ -130,7 +130,7 @@ async def test_postgres_stopped_during_the_load_is_retried_and_leaves_no_partial
             assert during in ({"posts": 0, "sections": 0, "media": 0}, final), during
             history = await handle.fetch_history()
             assert max(start_attempts(history, "load_database")) >= 3
-            conn = await database.connect(pg.url, run_migrations=False)
+            conn = await connect(pg.url, run_migrations=False)
             try:
                 revisions = await conn.fetch(
                     "SELECT revision_id, state FROM revisions WHERE site_id = $1", site

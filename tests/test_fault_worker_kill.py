@@ -25,7 +25,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.crash_drills import (
     WAIT_S,
@@ -42,6 +42,7 @@ from tests.fakes.crash_drills import (
 from tests.fakes.fault_receiver import callback_receiver
 from tests.fakes.openai_server import FakeOpenAI
 from tests.jobs import job_request, run_job, start
+from tests.stored import current_revision_id
 
 SITE = "drill"
 DATA_FILES = ("posts.json", "media.json", "search.json")  # the manifest also holds a time
@@ -111,7 +112,7 @@ KILL_POINTS = [
 
 
 async def _committed_by(pg_url: str, site: str, revision: str) -> str | None:
-    conn = await database.connect(pg_url, run_migrations=False)
+    conn = await connect(pg_url, run_migrations=False)
     try:
         return await conn.fetchval(
             "SELECT job_id FROM revisions WHERE site_id = $1 AND revision_id = $2", site, revision
@@ -217,9 +218,9 @@ async def _flip_scenario(
     async def current() -> str | None:
         if not with_db:
             return None
-        conn = await database.connect(pg_url, run_migrations=False)
+        conn = await connect(pg_url, run_migrations=False)
         try:
-            return await database.current_revision(conn, site)
+            return await current_revision_id(conn, site)
         finally:
             await conn.close()
 

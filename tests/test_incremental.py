@@ -18,10 +18,11 @@ from temporalio.client import Client
 
 from pressroom.config import Settings
 from pressroom.content.posts import parse_post
-from pressroom.db import database
+from pressroom.db.pool import connect
 from pressroom.embeddings.inputs import section_input
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job
+from tests.stored import current_revision_id, revision_counts
 
 __all__ = ["openai_server"]  # the fixture, re-exported for pytest
 
@@ -51,7 +52,7 @@ def fresh_model() -> str:
 
 @pytest_asyncio.fixture
 async def db(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     yield conn
     await conn.close()
 
@@ -126,7 +127,7 @@ async def test_a_body_edit_sends_only_that_posts_changed_sections(
     assert counts["sectionsChanged"] == len(changed)
     assert counts["postsAdded"] == counts["postsRemoved"] == counts["sectionsRemoved"] == 0
     assert second["previousRevision"] == first["revision"] != second["revision"]
-    assert await database.current_revision(db, site) == second["revision"]
+    assert await current_revision_id(db, site) == second["revision"]
     assert latest(settings)["revision"] == second["revision"]
     # The callback/result and the manifest both carry the change counts.
     manifest = published(settings, second, "manifest.json")
@@ -161,7 +162,7 @@ async def test_a_tags_only_edit_sends_nothing(
     assert counts["textEmbeddingsReused"] == counts["sections"]
     assert counts["postsChanged"] == 1 and counts["sectionsChanged"] == 0
     assert second["revision"] != first["revision"]
-    assert await database.current_revision(db, site) == second["revision"]
+    assert await current_revision_id(db, site) == second["revision"]
     tags = await db.fetchval(
         "SELECT tags FROM posts WHERE site_id = $1 AND revision_id = $2 AND post_id = $3",
         site,
@@ -198,7 +199,7 @@ async def test_a_deleted_post_and_image_leave_the_new_revision(
     assert counts["posts"] == first["counts"]["posts"] - 1
 
     # Postgres: the current revision has no trace of either.
-    assert await database.current_revision(db, site) == second["revision"]
+    assert await current_revision_id(db, site) == second["revision"]
     assert post_id not in await current_post_ids(db, site)
     leftovers = await db.fetchval(
         """
@@ -225,7 +226,7 @@ async def test_a_deleted_post_and_image_leave_the_new_revision(
     assert latest(settings)["revision"] == second["revision"]
 
     # The previous revision is untouched: still in Postgres and in its own artifacts.
-    assert (await database.revision_counts(db, site, first["revision"]))["posts"] == (
+    assert (await revision_counts(db, site, first["revision"]))["posts"] == (
         first["counts"]["posts"]
     )
     assert post_id in {p["id"] for p in published(settings, first, "posts.json")["posts"]}

@@ -15,10 +15,11 @@ from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job
+from tests.stored import current_revision_id, revision_counts
 from tests.test_incremental import fresh_model, openai_settings
 
 __all__ = ["openai_server"]
@@ -78,13 +79,13 @@ async def test_reindex_rebuilds_from_the_recorded_source_and_force_re_embeds(
     assert counts["textEmbeddingsComputed"] + counts["mediaEmbeddingsComputed"] == len(full)
     assert counts["postsChanged"] == counts["postsAdded"] == counts["postsRemoved"] == 0
     assert Path(forced["artifacts"]["latest"].removeprefix("file://")).parent.name == "blog"
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     try:
         # A forced re-embed may yield other vectors for the same input, so it is a new
         # revision: the published one it replaces is never rewritten (issue 10).
         assert forced["revision"] != first["revision"]
-        assert await database.current_revision(conn, site) == forced["revision"]
-        stored = await database.revision_counts(conn, site, forced["revision"])
+        assert await current_revision_id(conn, site) == forced["revision"]
+        stored = await revision_counts(conn, site, forced["revision"])
     finally:
         await conn.close()
     assert stored == {k: first["counts"][k] for k in ("posts", "sections", "media")}

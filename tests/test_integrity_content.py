@@ -33,7 +33,7 @@ from pressroom.content.posts import parse_post, unique_post_paths
 from pressroom.content.sanitize import HtmlPolicy
 from pressroom.models import MAX_INLINE_ERROR_BYTES, MAX_REASON_BYTES, ParseSummary
 from pressroom.search.file import SearchFile
-from pressroom.search.searcher import HIT_CAPS, MARK_START, bounded_snippet, snippet_html
+from pressroom.search.hits import HIT_CAPS, MARK_START, bounded_snippet, snippet_html
 from pressroom.sources import SourceLimits
 from pressroom.steps.fetch import fetch_source
 from pressroom.steps.parse import html_policy_for, parse_source

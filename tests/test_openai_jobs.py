@@ -27,10 +27,12 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from pressroom.embeddings.isolate import PROBE_INPUT
 from pressroom.embeddings.openai import OpenAIEmbedder, openai_client
 from pressroom.publish.artifacts import decode_vector
+from pressroom.search.params import SearchParams
+from pressroom.search.searcher import Searcher
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job, start
@@ -140,7 +142,7 @@ async def test_openai_job_describes_images_and_caches_everything(
     for path, text in described.items():
         assert text in images[path]["text"]
     assert all(e["vector"] is not None for e in search["entries"])
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     try:
         rows = await conn.fetch(
             "SELECT path, description, embedding IS NOT NULL AS has_vector FROM media "
@@ -150,13 +152,12 @@ async def test_openai_job_describes_images_and_caches_everything(
         assert {r["path"]: r["description"] for r in rows if r["description"]} == described
         assert all(r["has_vector"] for r in rows)
         # Text queries find images and sections by meaning of their descriptions/text.
-        async with OpenAIEmbedder(openai_client(oa_settings)) as embedder:
-            query = "calibrating the anemometer"
-            vector = (await embedder.embed([query]))[0]
-        hits = await database.search_sections(
-            conn, site="oa", query=query, query_vector=vector, limit=3
-        )
-        assert "anemometer" in hits[0]["post_id"]
+        client = openai_client(oa_settings)
+        async with OpenAIEmbedder(client, model=oa_settings.embedding_model) as embedder:
+            params = SearchParams(query="calibrating the anemometer", site="oa", limit=3)
+            found = await Searcher(embedder).search(conn, params)
+        assert found["modeUsed"] == "hybrid", found["warnings"]
+        assert "anemometer" in found["results"][0]["postId"]
     finally:
         await conn.close()
 
@@ -259,7 +260,7 @@ async def test_refused_input_is_reported_and_the_job_completes(
     assert missing == [refused_id]
     fine = next(e for e in search["entries"] if e["id"].endswith("bad-section#fine-heading"))
     assert decode_vector(fine["vector"]).shape == (384,)
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     try:
         nulls = await conn.fetch(
             "SELECT section_id FROM sections WHERE site_id = 'bad' AND revision_id = $1 "

@@ -10,7 +10,8 @@ import numpy as np
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.db import database, related
+from pressroom.db import related
+from pressroom.db.pool import connect
 from tests.fakes import search_sites
 from tests.fakes.search_sites import EXAMPLE_BLOG, SearchDB
 from tests.jobs import job_request, run_job
@@ -75,7 +76,7 @@ async def _check_site(conn: asyncpg.Connection, site: str, revision: str) -> int
 
 
 async def test_every_post_with_a_section_has_related_posts(search_db: SearchDB) -> None:
-    conn = await database.connect(search_db.url)
+    conn = await connect(search_db.url)
     try:
         for site in ("blog", "jekyll"):
             checked = await _check_site(conn, site, search_db.revisions[site])

@@ -25,14 +25,15 @@ from temporalio.client import Client
 
 from bench.generate import generate_corpus
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from pressroom.publish.latest import iso, parse_time
 from tests.jobs import job_request, run_job, start
+from tests.stored import current_revision_id, revision_counts
 
 
 @pytest_asyncio.fixture
 async def db(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     yield conn
     await conn.close()
 
@@ -66,9 +67,9 @@ async def assert_current_is(
 ) -> None:
     """The site serves exactly `result`'s revision: pointer, every row, latest.json."""
     revision = result["revision"]
-    assert await database.current_revision(conn, site) == revision
+    assert await current_revision_id(conn, site) == revision
     assert latest(settings)["revision"] == revision
-    counts = await database.revision_counts(conn, site, revision)
+    counts = await revision_counts(conn, site, revision)
     assert counts == {k: result["counts"][k] for k in ("posts", "sections", "media")}
     rows = await conn.fetch(
         "SELECT DISTINCT post_id FROM sections WHERE site_id = $1 AND revision_id = $2",
@@ -146,7 +147,7 @@ async def test_an_older_job_switching_after_a_newer_one_stands_down(
     assert result_a["artifacts"]["latestUpdated"] is False
     await assert_current_is(db, settings, site, result_b)
     # A's revision was loaded (then left behind): complete, never current.
-    counts = await database.revision_counts(db, site, result_a["revision"])
+    counts = await revision_counts(db, site, result_a["revision"])
     assert counts["posts"] == result_a["counts"]["posts"]
 
 
@@ -173,7 +174,7 @@ async def test_a_job_requested_before_the_current_revision_loads_nothing(
     assert result_a["status"] == "completed" and result_a["superseded"] is True
     assert result_a["database"]["superseded"] is True and "artifacts" not in result_a
     assert not (Path(settings.artifacts_location) / "dist" / result_a["revision"]).exists()
-    assert await database.revision_counts(db, site, result_a["revision"]) == {
+    assert await revision_counts(db, site, result_a["revision"]) == {
         "posts": 0,
         "sections": 0,
         "media": 0,

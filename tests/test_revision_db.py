@@ -19,7 +19,17 @@ import asyncpg
 import numpy as np
 import pytest
 
-from pressroom.db import database as db
+from pressroom.db.pool import connect, create_pool
+from pressroom.db.revisions import (
+    LoadOutcome,
+    RevisionLoad,
+    RevisionSuperseded,
+    load_revision,
+    prune_revisions,
+    switch_current,
+)
+from pressroom.db.rows import MediaRow, SectionRow
+from pressroom.db.sites import site_source
 from pressroom.embeddings.cache import PostgresEmbeddingCache
 from pressroom.embeddings.inputs import input_sha256, section_input
 from pressroom.models import MediaItem, Post, Section
@@ -30,6 +40,7 @@ from pressroom.publish.latest import (
     write_latest_if_newer,
 )
 from pressroom.storage.local import LocalStore
+from tests.stored import current_revision_id, revision_counts, text_search
 
 DIMS = 8
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -53,7 +64,7 @@ async def db_url(pg_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await db.connect(db_url)
+    connection = await connect(db_url)
     yield connection
     await connection.close()
 
@@ -91,22 +102,22 @@ def post(post_id: str, texts: list[str], sha: str | None = None, title: str = "T
     )
 
 
-def rows(posts: list[Post]) -> list[db.SectionRow]:
+def rows(posts: list[Post]) -> list[SectionRow]:
     out = []
     for p in posts:
         for s in p.sections:
             text = section_input(p.title, s.heading, s.text)
             out.append(
-                db.SectionRow.from_section(
+                SectionRow.from_section(
                     s, post_title=p.title, embedding=vec(text), content_sha256=input_sha256(text)
                 )
             )
     return out
 
 
-def media(paths: Iterable[str]) -> list[db.MediaRow]:
+def media(paths: Iterable[str]) -> list[MediaRow]:
     return [
-        db.MediaRow.from_item(
+        MediaRow.from_item(
             MediaItem(path=p, mime="image/png", bytes=1, sha256=input_sha256(p)), embedding=vec(p)
         )
         for p in paths
@@ -124,22 +135,24 @@ async def load(
     images: Iterable[str] = (),
     switch: bool = True,
     sections: object = None,
-) -> db.LoadOutcome:
-    return await db.load_revision_outcome(
+) -> LoadOutcome:
+    return await load_revision(
         conn,
-        site=site,
-        revision_id=revision,
-        job_id=job or f"job-{revision}",
-        posts=posts,
-        sections=sections if sections is not None else rows(posts),  # type: ignore[arg-type]
-        media=media(images),
-        provider="test",
-        model="m",
-        dimensions=DIMS,
-        switch=switch,
-        requested_at=at,
-        repo_url=f"/src/{site}",
-        dist_folder="dist",
+        RevisionLoad(
+            site=site,
+            revision_id=revision,
+            job_id=job or f"job-{revision}",
+            posts=posts,
+            sections=sections if sections is not None else rows(posts),  # type: ignore[arg-type]
+            media=media(images),
+            provider="test",
+            model="m",
+            dimensions=DIMS,
+            switch=switch,
+            requested_at=at,
+            repo_url=f"/src/{site}",
+            dist_folder="dist",
+        ),
     )
 
 
@@ -158,10 +171,10 @@ async def test_an_older_request_never_replaces_a_newer_current_revision(
 ) -> None:
     site = site_id()
     await load(conn, site, "new", [post("a", ["new text"])], at=T0 + timedelta(seconds=5))
-    with pytest.raises(db.RevisionSuperseded) as info:
+    with pytest.raises(RevisionSuperseded) as info:
         await load(conn, site, "old", [post("a", ["old text"])], at=T0)
     assert info.value.current == "new"
-    assert await db.current_revision(conn, site) == "new"
+    assert await current_revision_id(conn, site) == "new"
     # Nothing of the superseded load was written.
     assert await post_ids(conn, site, "old") == set()
     assert (
@@ -172,8 +185,8 @@ async def test_an_older_request_never_replaces_a_newer_current_revision(
     )
     # A later request does replace it; ties on time are broken by job id.
     await load(conn, site, "newer", [post("a", ["x"])], at=T0 + timedelta(seconds=5), job="job-z")
-    assert await db.current_revision(conn, site) == "newer"
-    with pytest.raises(db.RevisionSuperseded):
+    assert await current_revision_id(conn, site) == "newer"
+    with pytest.raises(RevisionSuperseded):
         await load(conn, site, "tie", [post("a", ["y"])], at=T0 + timedelta(seconds=5), job="job-a")
 
 
@@ -185,7 +198,7 @@ async def test_a_retried_load_of_the_current_revision_by_the_same_job_succeeds(
     again = await load(conn, site, "r1", [post("a", ["one"]), post("b", ["two"])], at=T0)
     assert again.counts == first.counts
     assert again.previous_revision == "r1"
-    assert await db.revision_counts(conn, site, "r1") == first.counts
+    assert await revision_counts(conn, site, "r1") == first.counts
 
 
 async def test_staged_revision_switches_later_and_only_forward(conn: asyncpg.Connection) -> None:
@@ -193,23 +206,23 @@ async def test_staged_revision_switches_later_and_only_forward(conn: asyncpg.Con
     await load(conn, site, "r1", [post("a", ["one"])], at=T0)
     staged = await load(conn, site, "r2", [post("b", ["two"])], at=T0 + timedelta(1), switch=False)
     assert staged.switched is False and staged.previous_revision == "r1"
-    assert await db.current_revision(conn, site) == "r1"  # loaded, ready, not current
+    assert await current_revision_id(conn, site) == "r1"  # loaded, ready, not current
     assert await post_ids(conn, site, "r2") == {"b"}
     # A job requested between r1 and r2, staged too, cannot switch once r2 is current...
     await load(conn, site, "mid", [post("c", ["3"])], at=T0 + timedelta(hours=1), switch=False)
     async with conn.transaction():
-        previous = await db.switch_current(
+        previous = await switch_current(
             conn, site, "r2", RevisionOrder.of(T0 + timedelta(1), "job-r2")
         )
-    assert previous == "r1" and await db.current_revision(conn, site) == "r2"
-    with pytest.raises(db.RevisionSuperseded):
+    assert previous == "r1" and await current_revision_id(conn, site) == "r2"
+    with pytest.raises(RevisionSuperseded):
         async with conn.transaction():
-            await db.switch_current(conn, site, "mid", RevisionOrder.of(T0, "job-mid"))
-    assert await db.current_revision(conn, site) == "r2"
+            await switch_current(conn, site, "mid", RevisionOrder.of(T0, "job-mid"))
+    assert await current_revision_id(conn, site) == "r2"
     # ...and a revision that was never loaded cannot become current.
     with pytest.raises(LookupError):
         async with conn.transaction():
-            await db.switch_current(conn, site, "ghost", RevisionOrder.of(T0 + timedelta(9), "j"))
+            await switch_current(conn, site, "ghost", RevisionOrder.of(T0 + timedelta(9), "j"))
 
 
 # --- changes against the previous revision, and deletions -----------------------------------
@@ -270,7 +283,7 @@ async def test_previous_revision_is_served_while_the_next_one_loads(
     half_copied = asyncio.Event()
     go_on = asyncio.Event()
 
-    async def slow_sections() -> AsyncIterator[db.SectionRow]:
+    async def slow_sections() -> AsyncIterator[SectionRow]:
         for row in rows(new):
             yield row
             half_copied.set()
@@ -279,19 +292,19 @@ async def test_previous_revision_is_served_while_the_next_one_loads(
     loading = asyncio.create_task(
         load(conn, site, "r2", new, at=T0 + timedelta(1), sections=slow_sections())
     )
-    reader = await db.connect(db_url)
+    reader = await connect(db_url)
     try:
         await asyncio.wait_for(half_copied.wait(), 30)
-        assert await db.current_revision(reader, site) == "r1"
-        hits = await db.search_sections(reader, site=site, query="walrus", query_vector=None)
-        assert [h["post_id"] for h in hits] == ["a"]
-        assert await db.search_sections(reader, site=site, query="penguin", query_vector=None) == []
+        assert await current_revision_id(reader, site) == "r1"
+        hits = await text_search(reader, site, "walrus")
+        assert [h["postId"] for h in hits] == ["a"]
+        assert await text_search(reader, site, "penguin") == []
         assert await post_ids(reader, site, "r2") == set()  # uncommitted rows are invisible
         go_on.set()
         await asyncio.wait_for(loading, 30)
-        assert await db.current_revision(reader, site) == "r2"
-        hits = await db.search_sections(reader, site=site, query="penguin", query_vector=None)
-        assert [h["post_id"] for h in hits] == ["a"]
+        assert await current_revision_id(reader, site) == "r2"
+        hits = await text_search(reader, site, "penguin")
+        assert [h["postId"] for h in hits] == ["a"]
     finally:
         go_on.set()
         await reader.close()
@@ -308,14 +321,14 @@ async def test_prune_keeps_n_by_request_order_never_current_or_newer(
         await load(conn, site, f"r{i}", [post("a", [f"v{i}"])], at=T0 + timedelta(minutes=i))
     # A later job's revision, loaded but not yet switched, is newer than current.
     await load(conn, site, "staged", [post("a", ["s"])], at=T0 + timedelta(hours=1), switch=False)
-    assert sorted(await db.prune_revisions(conn, site, keep=3)) == ["r0", "r1"]
+    assert sorted(await prune_revisions(conn, site, keep=3)) == ["r0", "r1"]
     kept = {
         r["revision_id"]
         for r in await conn.fetch("SELECT revision_id FROM revisions WHERE site_id = $1", site)
     }
     assert kept == {"r2", "r3", "r4", "staged"}
-    assert await db.current_revision(conn, site) == "r4"
-    assert await db.prune_revisions(conn, site, keep=1) == ["r3", "r2"]
+    assert await current_revision_id(conn, site) == "r4"
+    assert await prune_revisions(conn, site, keep=1) == ["r3", "r2"]
     assert await post_ids(conn, site, "r4") == {"a"}
     assert await post_ids(conn, site, "staged") == {"a"}
     assert await post_ids(conn, site, "r2") == set()
@@ -323,14 +336,14 @@ async def test_prune_keeps_n_by_request_order_never_current_or_newer(
     empty = site_id()
     await load(conn, empty, "x1", [post("a", ["1"])], at=T0, switch=False)
     await load(conn, empty, "x2", [post("a", ["2"])], at=T0 + timedelta(1), switch=False)
-    assert await db.prune_revisions(conn, empty, keep=1) == []
+    assert await prune_revisions(conn, empty, keep=1) == []
 
 
 async def test_site_source_is_recorded_with_the_current_revision(conn: asyncpg.Connection) -> None:
     site = site_id()
-    assert await db.site_source(conn, site) is None
+    assert await site_source(conn, site) is None
     await load(conn, site, "r1", [post("a", ["1"])], at=T0)
-    assert await db.site_source(conn, site) == (f"/src/{site}", "dist")
+    assert await site_source(conn, site) == (f"/src/{site}", "dist")
 
 
 # --- latest.json only moves forward ---------------------------------------------------------
@@ -365,7 +378,7 @@ async def test_latest_json_is_never_moved_to_an_older_job(
 
 
 async def test_cache_misses_on_model_dimensions_version_and_template(db_url: str) -> None:
-    pool = await db.create_pool(db_url, min_size=1, max_size=2)
+    pool = await create_pool(db_url, min_size=1, max_size=2)
     try:
         provider = f"p-{uuid.uuid4().hex[:6]}"
         base = PostgresEmbeddingCache(pool, provider, "model-a", "1", DIMS)

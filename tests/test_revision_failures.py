@@ -21,8 +21,9 @@ from pressroom.workflows.plans import LOAD_DATABASE, SWITCH
 from temporalio.client import Client, WorkflowFailureError
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from tests.jobs import job_request, run_job, start
+from tests.stored import current_revision_id, revision_counts, text_search
 
 EDITED = "docs/_docs/permalinks.md"
 DELETED = "docs/_docs/configuration/webrick.md"
@@ -30,7 +31,7 @@ DELETED = "docs/_docs/configuration/webrick.md"
 
 @pytest_asyncio.fixture
 async def db(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     yield conn
     await conn.close()
 
@@ -57,9 +58,9 @@ async def failed_job(client: Client, settings: Settings, body: dict[str, object]
 
 async def site_state(conn: asyncpg.Connection, settings: Settings, site: str) -> tuple:
     """Everything a reader of the site sees: current revision, its rows, latest.json bytes."""
-    current = await database.current_revision(conn, site)
+    current = await current_revision_id(conn, site)
     assert current is not None
-    counts = await database.revision_counts(conn, site, current)
+    counts = await revision_counts(conn, site, current)
     return current, counts, (dist(settings) / "latest.json").read_bytes()
 
 
@@ -89,7 +90,7 @@ async def test_a_job_failing_in_its_database_step_changes_nothing(
         )
         == 0
     )
-    assert await database.revision_counts(db, site, doomed) == {
+    assert await revision_counts(db, site, doomed) == {
         "posts": 0,
         "sections": 0,
         "media": 0,
@@ -97,10 +98,8 @@ async def test_a_job_failing_in_its_database_step_changes_nothing(
     # Artifacts: nothing new published, latest.json byte for byte the same.
     assert sorted(p.name for p in dist(settings).iterdir()) == published_before
     # Still queryable: the deleted post's page is found in the current revision.
-    hits = await database.search_sections(
-        db, site=site, query="custom headers My-Other-Value", query_vector=None
-    )
-    assert DELETED.removesuffix(".md") in {h["post_id"] for h in hits}
+    hits = await text_search(db, site, "custom headers My-Other-Value")
+    assert DELETED.removesuffix(".md") in {h["postId"] for h in hits}
 
 
 async def test_a_job_failing_in_its_switch_step_changes_nothing_until_rerun(
@@ -119,9 +118,7 @@ async def test_a_job_failing_in_its_switch_step_changes_nothing_until_rerun(
     staged = view["revision"]
     # Loaded and published, but neither current nor pointed to.
     assert await site_state(db, settings, site) == before
-    assert (await database.revision_counts(db, site, staged))["posts"] == (
-        first["counts"]["posts"] - 1
-    )
+    assert (await revision_counts(db, site, staged))["posts"] == (first["counts"]["posts"] - 1)
     assert (dist(settings) / staged / "manifest.json").is_file()
 
     # The same source again, with a healthy worker: that revision becomes current.
@@ -174,4 +171,4 @@ async def test_a_job_cancelled_mid_load_changes_nothing(
     async with running_worker(settings, temporal_client):
         after = await run_job(temporal_client, settings, job_request(jekyll_copy, site=site))
     assert after["status"] == "completed" and after["previousRevision"] == first["revision"]
-    assert await database.current_revision(db, site) == after["revision"]
+    assert await current_revision_id(db, site) == after["revision"]

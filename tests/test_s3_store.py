@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import create_pool
 from pressroom.models import ArtifactFile, PublishSummary
 from pressroom.publish.layout import PublishRefused
 from pressroom.steps import no_progress
@@ -212,7 +212,7 @@ async def publish(
     output_key: str = OUTPUT_KEY,
 ) -> PublishSummary:
     scratch.mkdir(parents=True, exist_ok=True)
-    pool = await database.create_pool(pg_url, min_size=1, max_size=2)
+    pool = await create_pool(pg_url, min_size=1, max_size=2)
     try:
         return await publish_artifacts(
             store,

@@ -10,11 +10,12 @@ import pytest
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from pressroom.embeddings import HashingEmbedder
 from pressroom.publish.artifacts import SearchEntry, write_search_json
 from pressroom.search.file import Analyzer, SearchFile
-from pressroom.search.searcher import Searcher, SearchError, SearchParams
+from pressroom.search.params import SearchError, SearchParams
+from pressroom.search.searcher import Searcher
 from tests.fakes.search_sites import EXAMPLE_BLOG
 from tests.jobs import job_request, run_job
 
@@ -116,7 +117,7 @@ async def test_the_published_file_answers_like_the_database(
 
     embedder = HashingEmbedder(384)
     searcher = Searcher(embedder)
-    conn = await database.connect(pg_url)
+    conn = await connect(pg_url)
     try:
         for query in QUERIES:
             from_file = index.search(query, kind="posts", limit=5)

@@ -11,7 +11,8 @@ import asyncpg
 
 from bench.search_quality import evaluate, load_queries, markdown_table
 from pressroom.embeddings import HashingEmbedder
-from pressroom.search.searcher import Fusion, Searcher
+from pressroom.search.fusion import Fusion
+from pressroom.search.searcher import Searcher
 from tests.fakes import search_sites
 from tests.fakes.search_sites import SearchDB
 

@@ -1,3 +1,8 @@
-"""Postgres: the connection pool, the schema and its migration, loading and switching a
-site's revisions (one transaction each), related posts and the embedding cache tables. All of
-Pressroom's SQL lives here and in `pressroom.search`."""
+"""Postgres: all of Pressroom's SQL outside search lives here (search's is `pressroom.search`).
+
+`pool` (where the database is, connections and the lazily opened pool), `schema` (the
+migration and the per-dimension HNSW indexes), `vectors` (the dimension guard and pgvector
+values), `rows` (a revision's row types and their COPY), `revisions` (load one revision in
+one transaction, switch, prune), `sites` (a site's current revision as readers see it),
+`posts` (reading one loaded post back), `related` (related posts), `cache` (the embedding
+and image-description caches)."""

@@ -2,7 +2,7 @@
 
 A post is represented by the mean of its section vectors (its centroid); two posts are related
 by the cosine similarity of their centroids. Computed once per revision, in SQL, inside the
-load transaction (`database.load_revision` calls `compute_related_posts`), and stored in
+load transaction (`revisions.load_revision` calls `compute_related_posts`), and stored in
 `related_posts`, so readers (the API, posts.json) never pay for it. A post is never related
 to itself; a post without any embedded section has no related posts and is nobody's.
 """
@@ -16,18 +16,13 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from pressroom.db.vectors import as_numpy, check_dims
+
 RELATED_LIMIT = 5
 
 # Centroid rows compared at once (a block of similarities is BLOCK x posts float32): 128
 # keeps the peak near 50 MB at 10,000 posts where 1024 held ~250 MB.
 _BLOCK = 128
-
-
-def _dims(dims: object) -> int:
-    # Interpolated into SQL (the vector type modifier): only a real positive int passes.
-    if type(dims) is not int or not 0 < dims <= 16_000:
-        raise ValueError(f"dimensions must be a positive int, got {dims!r}")
-    return dims
 
 
 def nearest(
@@ -67,7 +62,7 @@ async def compute_related_posts(
     about a second, where an all-pairs SQL scan takes minutes). Runs inside the caller's
     transaction when there is one (the load's), so the rows appear with the revision.
     """
-    d = _dims(dims)
+    d = check_dims(dims)
     async with conn.transaction():
         await conn.execute(
             "DELETE FROM related_posts WHERE site_id = $1 AND revision_id = $2", site, revision_id
@@ -86,7 +81,7 @@ async def compute_related_posts(
         if len(rows) < 2:
             return 0
         ids = [r["post_id"] for r in rows]
-        matrix = np.stack([_as_array(r["centroid"]) for r in rows])
+        matrix = np.stack([as_numpy(r["centroid"]) for r in rows])
         records = await asyncio.to_thread(
             lambda: [(site, revision_id, *row) for row in nearest(ids, matrix, limit)]
         )
@@ -96,13 +91,6 @@ async def compute_related_posts(
             columns=["site_id", "revision_id", "post_id", "rank", "related_post_id", "similarity"],
         )
         return len(records)
-
-
-def _as_array(value: object) -> np.ndarray:
-    # The pgvector codec gives a Vector (pool connections) or, unregistered, its text form.
-    if hasattr(value, "to_numpy"):
-        return np.asarray(value.to_numpy(), dtype=np.float32)
-    return np.asarray(value, dtype=np.float32)
 
 
 async def related_posts(

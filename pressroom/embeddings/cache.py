@@ -12,7 +12,7 @@ from typing import Protocol
 import asyncpg
 import numpy as np
 
-from pressroom.db import database
+from pressroom.db.cache import get_cached_embeddings, put_cached_embeddings
 
 
 class EmbeddingCache(Protocol):
@@ -48,7 +48,7 @@ class PostgresEmbeddingCache:
         if self.refresh:
             return {}
         async with self.pool.acquire() as conn:
-            return await database.get_cached_embeddings(
+            return await get_cached_embeddings(
                 conn, self.provider, self.model_key, self.dimensions, shas
             )
 
@@ -56,7 +56,7 @@ class PostgresEmbeddingCache:
         if not items:
             return
         async with self.pool.acquire() as conn:
-            await database.put_cached_embeddings(
+            await put_cached_embeddings(
                 conn,
                 self.provider,
                 self.model_key,

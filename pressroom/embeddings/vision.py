@@ -23,6 +23,7 @@ from openai import AsyncOpenAI
 from PIL import Image, ImageSequence
 
 from pressroom.config import Settings
+from pressroom.db import cache
 from pressroom.embeddings.base import Embedder, EmbeddingError, EmbeddingInputError
 from pressroom.embeddings.openai import map_api_error, openai_client
 
@@ -148,31 +149,11 @@ class DescriptionCache:
         if not shas:
             return {}
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """
-                SELECT image_sha256, description FROM image_descriptions
-                WHERE model = $1 AND prompt_version = $2 AND image_sha256 = ANY($3::text[])
-                """,
-                self.model,
-                self.prompt_version,
-                list(shas),
-            )
-        return {r["image_sha256"]: r["description"] for r in rows}
+            return await cache.get_descriptions(conn, self.model, self.prompt_version, shas)
 
     async def put(self, sha: str, description: str) -> None:
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                """
-                INSERT INTO image_descriptions (image_sha256, model, prompt_version, description)
-                VALUES ($1, $2, $3, $4)
-                ON CONFLICT (image_sha256, model, prompt_version)
-                DO UPDATE SET description = EXCLUDED.description, created_at = now()
-                """,
-                sha,
-                self.model,
-                self.prompt_version,
-                description,
-            )
+            await cache.put_description(conn, self.model, self.prompt_version, sha, description)
 
 
 def make_describer(settings: Settings, embedder: Embedder) -> ImageDescriber | None:

@@ -6,12 +6,12 @@ A/B/C ranks, with the Snowball stemmer and PostgreSQL's stop words, so "configur
 "configuration" here too; terms are OR-ed, `"quoted phrases"` must appear in order and
 `-term` excludes. With a query vector (embedded by the caller with the file's
 `embedding` provider/model/dimensions) entries also rank by cosine, and `hybrid` fuses both
-lists by reciprocal rank fusion exactly as the API does (`pressroom.search.fuse`).
+lists by reciprocal rank fusion exactly as the API does (`pressroom.search.fusion`).
 
     index = SearchFile.load("dist/r-123/search.json")
     hits = index.search("deploy to s3", limit=5)
 
-Hits are bounded like the API's (`pressroom.search.HIT_CAPS`): titles, headings, tags, image
+Hits are bounded like the API's (`pressroom.search.hits.HIT_CAPS`): titles, headings, tags, image
 text and a snippet of about 30 words, never a whole field.
 """
 
@@ -24,29 +24,18 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import snowballstemmer
 
+from pressroom.db.rows import parse_timestamp
 from pressroom.publish.artifacts import decode_vector
-from pressroom.search.searcher import (
-    HIT_CAPS,
-    KINDS,
-    MAX_LIMIT,
-    MODES,
-    Fusion,
-    Hit,
-    Ranked,
-    SearchError,
-    bounded,
-    bounded_terms,
-    fuse,
-    rrf,
-    split_query,
-)
+from pressroom.search.fusion import Fusion, Hit, ImageHit, fuse, fuse_images
+from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms
+from pressroom.search.params import SearchError, check_request, split_query
 
 FIELD_WEIGHTS = {"title": 1.0, "heading": 0.4, "text": 0.2}
 _K1, _B = 1.2, 0.75
@@ -109,20 +98,6 @@ class Entry:
     length: float = 0.0  # field-weighted length
 
 
-def _date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    head, sep, tail = text.rpartition(" ")
-    if sep and tail[:1] in "+-":
-        text = head + tail  # Jekyll's "2016-03-23 10:00:00 +0100"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class SearchFile:
     """An in-memory index over one search.json document."""
 
@@ -161,7 +136,7 @@ class SearchFile:
             anchor=raw.get("anchor") or "",
             url=raw.get("url") or "",
             tags=list(raw.get("tags") or []),
-            date=_date(raw.get("date")),
+            date=parse_timestamp(raw.get("date")),
             vector=decode_vector(vector) if vector else None,
         )
         for name in FIELD_WEIGHTS:
@@ -251,19 +226,53 @@ class SearchFile:
     ) -> dict[str, Any]:
         """Posts (grouped, with their best sections) and images, as `GET /search` returns
         them. `mode` "vector"/"hybrid" need `query_vector`; `date_to` is exclusive."""
-        if not query.strip():
-            raise SearchError("the query is empty", parameter="q")
-        if mode not in MODES:
-            raise SearchError(f"mode must be one of {', '.join(MODES)}", parameter="mode")
-        if kind not in KINDS:
-            raise SearchError(f"kind must be one of {', '.join(KINDS)}", parameter="kind")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise SearchError(f"limit must be between 1 and {MAX_LIMIT}", parameter="limit")
+        check_request(query, mode, kind, limit)
         if mode != "text" and query_vector is None:
             raise SearchError(f"mode {mode} needs a query vector", parameter="mode")
         fusion = fusion or Fusion()
-        candidates = max(100, 10 * limit)
-        wanted = {t.lower() for t in tags}
+        posts, images = self._filtered({t.lower() for t in tags}, date_from, date_to)
+        text_wanted = mode != "vector"
+        vector = query_vector if mode != "text" else None
+        results: list[dict[str, Any]] = []
+        if kind in ("all", "posts"):
+            candidates = max(100, 10 * limit)
+            text = self._text_ranked(posts, query, candidates) if text_wanted else []
+            vec = self._vector_ranked(posts, vector, candidates) if vector is not None else []
+            results = fuse(
+                [Hit(e.id, e.post_id or e.id, s) for e, s in text],
+                [Hit(e.id, e.post_id or e.id, s) for e, s in vec],
+                fusion,
+                limit,
+            )
+            self._decorate(results, query)
+        found_images: list[dict[str, Any]] = []
+        if kind in ("all", "images"):
+            text = self._text_ranked(images, query, 100) if text_wanted else []
+            vec = self._vector_ranked(images, vector, 100) if vector is not None else []
+            found = fuse_images(
+                [(e.id, s) for e, s in text],
+                [(e.id, s) for e, s in vec],
+                fusion,
+                limit,
+                vector_only=mode == "vector",
+            )
+            found_images = _image_entries(images, found)
+        return {
+            "query": query,
+            "site": self.site,
+            "revision": self.revision,
+            "mode": mode,
+            "kind": kind,
+            "limit": limit,
+            "results": results,
+            "images": found_images,
+        }
+
+    def _filtered(
+        self, wanted: set[str], date_from: datetime | None, date_to: datetime | None
+    ) -> tuple[list[Entry], list[Entry]]:
+        """(sections, images) of the posts with any `wanted` tag dated within
+        [date_from, date_to); with no filter, all of them."""
         by_post: dict[str, Entry] = {}
         for e in self.posts:
             by_post.setdefault(e.post_id or e.id, e)
@@ -280,75 +289,9 @@ class SearchFile:
         posts = [e for e in self.posts if keep(by_post[e.post_id or e.id])]
         allowed = {e.post_id for e in posts}
         images = [
-            e
-            for e in self.images
-            if not (wanted or date_from or date_to) or e.post_id in allowed
+            e for e in self.images if not (wanted or date_from or date_to) or e.post_id in allowed
         ]
-        results: list[dict[str, Any]] = []
-        if kind in ("all", "posts"):
-            text = self._text_ranked(posts, query, candidates) if mode != "vector" else []
-            vec = (
-                self._vector_ranked(posts, query_vector, candidates)
-                if mode != "text" and query_vector is not None
-                else []
-            )
-            results = fuse(
-                [Hit(e.id, e.post_id or e.id, s) for e, s in text],
-                [Hit(e.id, e.post_id or e.id, s) for e, s in vec],
-                fusion,
-                limit,
-            )
-            self._decorate(results, query)
-        found_images: list[dict[str, Any]] = []
-        if kind in ("all", "images"):
-            found_images = self._images(images, query, mode, query_vector, fusion, limit)
-        return {
-            "query": query,
-            "site": self.site,
-            "revision": self.revision,
-            "mode": mode,
-            "kind": kind,
-            "limit": limit,
-            "results": results,
-            "images": found_images,
-        }
-
-    def _images(
-        self,
-        images: Sequence[Entry],
-        query: str,
-        mode: str,
-        query_vector: np.ndarray | None,
-        fusion: Fusion,
-        limit: int,
-    ) -> list[dict[str, Any]]:
-        text, vector = Ranked(), Ranked()
-        if mode != "vector":
-            for e, s in self._text_ranked(images, query, 100):
-                text.add(e.id, s)
-        if mode != "text" and query_vector is not None:
-            for e, s in self._vector_ranked(images, query_vector, 100):
-                if mode == "vector" or s >= fusion.image_min_similarity:
-                    vector.add(e.id, s)
-        weights = (fusion.text_weight, fusion.vector_weight)
-
-        def score(key: str) -> float:
-            ranks = [(text.ranks.get(key), weights[0]), (vector.ranks.get(key), weights[1])]
-            return rrf(ranks, fusion.k)
-
-        keys = sorted(set(text.ranks) | set(vector.ranks), key=lambda k: (-score(k), k))
-        entries = {e.id: e for e in images}
-        return [
-            {
-                "path": key,
-                "url": entries[key].url,
-                "title": bounded(entries[key].title, "title"),
-                "text": bounded(entries[key].text, "text"),
-                "postId": entries[key].post_id,
-                "score": score(key),
-            }
-            for key in keys[:limit]
-        ]
+        return posts, images
 
     def _decorate(self, results: list[dict[str, Any]], query: str) -> None:
         include, _ = self._terms(query)
@@ -395,6 +338,21 @@ class SearchFile:
             for i, word in enumerate(window)
         )
         return plain, marked
+
+
+def _image_entries(images: Sequence[Entry], found: Sequence[ImageHit]) -> list[dict[str, Any]]:
+    entries = {e.id: e for e in images}
+    return [
+        {
+            "path": hit.path,
+            "url": entries[hit.path].url,
+            "title": bounded(entries[hit.path].title, "title"),
+            "text": bounded(entries[hit.path].text, "text"),
+            "postId": entries[hit.path].post_id,
+            "score": hit.score,
+        }
+        for hit in found
+    ]
 
 
 def bounded_word(word: str) -> str:

@@ -21,7 +21,7 @@ from pressroom.db import database
 from pressroom.db.database import MediaRow, SectionRow
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
-from pressroom.search.searcher import post_ts_config
+from pressroom.search.language import post_ts_config
 from pressroom.steps import Progress
 from pressroom.steps.describe import apply_descriptions
 from pressroom.storage.base import Store

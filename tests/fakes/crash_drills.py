@@ -28,9 +28,10 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from pressroom.config import Settings
-from pressroom.db import database
+from pressroom.db.pool import connect
 from pressroom.storage.base import sha256_file
 from tests.conftest import REPO_ROOT, TEMPORAL_BIN
+from tests.stored import current_revision_id
 
 WAIT_S = 120.0  # generous: the machine is shared with other test runs
 
@@ -185,7 +186,7 @@ def published(
 async def revision_rows(url: str, site: str, revision: str) -> dict[str, list[str]]:
     """Every stored row of one revision (as JSON text, site and timing columns left out),
     per table, in key order: two loads are identical exactly when these are equal."""
-    conn = await database.connect(url, run_migrations=False)
+    conn = await connect(url, run_migrations=False)
     try:
         out: dict[str, list[str]] = {}
         for table, key in (("posts", "post_id"), ("sections", "section_id"), ("media", "path")):
@@ -205,7 +206,7 @@ async def revision_rows(url: str, site: str, revision: str) -> dict[str, list[st
                 revision,
             )
         ]
-        out["current"] = [str(await database.current_revision(conn, site))]
+        out["current"] = [str(await current_revision_id(conn, site))]
         return out
     finally:
         await conn.close()

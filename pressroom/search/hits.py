@@ -1,0 +1,78 @@
+"""What one hit carries: the caps on every repeated field and the highlighted snippets.
+
+Every field a hit repeats (title, description, heading, tags, snippet, alt texts) is cut to
+HIT_CAPS, so one oversized post never makes every answer large.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from pressroom.publish.artifacts import trim_text
+
+# Highlight markers from ts_headline: private-use characters that never occur in posts, so
+# the snippet can be HTML-escaped first and marked up after.
+MARK_START, MARK_STOP = "\ue000", "\ue001"
+
+# What one hit carries at most, whatever the database holds (a revision parsed before the
+# parse step's field caps, a hostile value, a "word" of a megabyte in a headline): each
+# field is cut at a word boundary and marked with "…" (see `bounded`).
+HIT_CAPS = {
+    "title": 300,
+    "description": 500,
+    "heading": 300,
+    "snippet": 400,  # visible characters, highlight markers excluded
+    "tag": 100,
+    "tags": 20,
+    "alt": 300,
+    "alts": 10,
+    "posts": 20,
+    "text": 1000,  # an image entry's text in search_file hits
+}
+
+
+def snippet_html(snippet: str) -> str:
+    """HTML-escaped snippet with the matched terms in <mark>."""
+    escaped = html.escape(snippet, quote=False)
+    return escaped.replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")
+
+
+def snippet_text(snippet: str) -> str:
+    """The snippet without highlight markers."""
+    return snippet.replace(MARK_START, "").replace(MARK_STOP, "")
+
+
+def bounded(text: str | None, field: str) -> str:
+    """`text` within HIT_CAPS[field] characters ("" for None)."""
+    return trim_text(text or "", HIT_CAPS[field])
+
+
+def bounded_terms(values: Sequence[Any], each: str = "tag", count: str = "tags") -> list[str]:
+    """At most HIT_CAPS[count] strings of at most HIT_CAPS[each] characters."""
+    return [bounded(str(v), each) for v in list(values)[: HIT_CAPS[count]]]
+
+
+def bounded_snippet(snippet: str, limit: int | None = None) -> str:
+    """A marked snippet cut to `limit` visible characters (HIT_CAPS["snippet"]), a
+    highlight left open by the cut closed again, so `snippet_html` stays balanced."""
+    limit = HIT_CAPS["snippet"] if limit is None else limit
+    if len(snippet) <= limit or len(snippet_text(snippet)) <= limit:
+        return snippet
+    out: list[str] = []
+    visible = 0
+    open_mark = False
+    for ch in snippet:
+        if ch in (MARK_START, MARK_STOP):
+            open_mark = ch == MARK_START
+            out.append(ch)
+            continue
+        if visible >= limit - 1:
+            break
+        out.append(ch)
+        visible += 1
+    cut = "".join(out).rstrip()
+    if open_mark:
+        cut += MARK_STOP
+    return cut + "\u2026"
