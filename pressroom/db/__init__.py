@@ -3,6 +3,7 @@
 `pool` (where the database is, connections and the lazily opened pool), `schema` (the
 migration and the per-dimension HNSW indexes), `vectors` (the dimension guard and pgvector
 values), `rows` (a revision's row types and their COPY), `revisions` (load one revision in
-one transaction, switch, prune), `sites` (a site's current revision as readers see it),
-`posts` (reading one loaded post back), `related` (related posts), `cache` (the embedding
-and image-description caches)."""
+one transaction, switch, prune), `sites` (a site's current revision as readers see it, and
+a revision's output key), `posts` (reading one loaded post back), `related` (related posts),
+`cache` (the embedding and image-description caches), `folders` (published folders' claims)
+and `locks` (advisory locks)."""

@@ -20,7 +20,8 @@ import asyncpg
 
 from pressroom.db import related
 from pressroom.db.rows import MediaRow, SectionRow, replace_rows
-from pressroom.db.schema import SCHEMA_LOCK_SQL, ensure_vector_indexes, missing_vector_indexes
+from pressroom.db.schema import ensure_vector_indexes, lock_schema, missing_vector_indexes
+from pressroom.db.sites import loaded_output_key
 from pressroom.db.vectors import check_dims
 from pressroom.models import Post
 from pressroom.publish.latest import RevisionOrder
@@ -175,15 +176,6 @@ _READY_SQL = """
 """
 
 
-async def loaded_output_key(conn: asyncpg.Connection, site: str, revision_id: str) -> str | None:
-    """The output key a stored revision was loaded with; None when none is stored."""
-    return await conn.fetchval(
-        "SELECT output_key FROM revisions WHERE site_id = $1 AND revision_id = $2",
-        site,
-        revision_id,
-    )
-
-
 async def _begin_load(
     conn: asyncpg.Connection, load: RevisionLoad, dims: int
 ) -> tuple[str | None, RevisionOrder]:
@@ -193,7 +185,7 @@ async def _begin_load(
         # The index build at the end needs a SHARE lock on the tables; taking the schema
         # lock before our own writes keeps two first loads of a new dimension from
         # deadlocking on each other's ROW EXCLUSIVE locks.
-        await conn.execute(SCHEMA_LOCK_SQL)
+        await lock_schema(conn)
     # Serialises loads of one site; loads of different sites run side by side.
     site, revision_id = load.site, load.revision_id
     previous, current_order = await lock_site(conn, site)

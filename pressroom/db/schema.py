@@ -14,12 +14,13 @@ from pathlib import Path
 
 import asyncpg
 
+from pressroom.db.locks import advisory_lock
 from pressroom.db.vectors import check_dims
 
 log = logging.getLogger(__name__)
 
-# One key for every schema change (migration, HNSW index builds): they serialise on it.
-SCHEMA_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('pressroom.schema'))"
+# One lock for every schema change (migration, HNSW index builds): they serialise on it.
+_SCHEMA_LOCK = "pressroom.schema"
 
 # pgvector 0.6 cannot build an HNSW index on `vector` above 2000 dimensions; larger
 # embeddings are still stored and searched, by exact scan.
@@ -29,6 +30,11 @@ HNSW_MAX_DIMENSIONS = 2000
 _INDEX_BUILD_MEMORY = "256MB"
 
 _VECTOR_TABLES = ("sections", "media")
+
+
+async def lock_schema(conn: asyncpg.Connection) -> None:
+    """Hold the schema lock until the caller's transaction ends."""
+    await advisory_lock(conn, _SCHEMA_LOCK)
 
 
 def schema_sql() -> str:
@@ -57,7 +63,7 @@ async def migrate(conn: asyncpg.Connection, *, force: bool = False) -> None:
         return
     async with conn.transaction():
         await conn.execute("SET LOCAL client_min_messages = warning")  # quiet "already exists"
-        await conn.execute(SCHEMA_LOCK_SQL)
+        await lock_schema(conn)
         if not force and await _schema_applied(conn, digest):
             return  # another process applied it while we waited for the lock
         await conn.execute(sql)
@@ -102,7 +108,7 @@ async def ensure_vector_indexes(conn: asyncpg.Connection, dims: int) -> list[str
         return []
     created: list[str] = []
     async with conn.transaction():
-        await conn.execute(SCHEMA_LOCK_SQL)
+        await lock_schema(conn)
         await conn.execute(
             "SELECT set_config('maintenance_work_mem', $1, true)", _INDEX_BUILD_MEMORY
         )

@@ -1,5 +1,6 @@
-"""Reading a site's current revision: its id, embedding identity, row counts and recorded
-source, as searches, the API's site list and `pressroom reindex` see it."""
+"""Reading a site's revisions: the current one (its id, embedding identity, row counts and
+recorded source, as searches, the API's site list and `pressroom reindex` see it) and the
+output key a stored revision was loaded with."""
 
 from __future__ import annotations
 
@@ -66,3 +67,12 @@ async def site_source(conn: asyncpg.Connection, site: str) -> tuple[str, str] | 
     if revision is None or not revision.repo_url:
         return None
     return revision.repo_url, revision.dist_folder or "dist"
+
+
+async def loaded_output_key(conn: asyncpg.Connection, site: str, revision_id: str) -> str | None:
+    """The output key a stored revision was loaded with; None when none is stored."""
+    return await conn.fetchval(
+        "SELECT output_key FROM revisions WHERE site_id = $1 AND revision_id = $2",
+        site,
+        revision_id,
+    )

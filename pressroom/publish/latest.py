@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from pressroom.db.locks import advisory_lock
 from pressroom.publish.layout import KIND_FULL, PublishRefused, kind_rank
 from pressroom.storage.base import StorageError, Store
 
@@ -98,11 +99,7 @@ def latest_lock_name(store: Store, key: str) -> str:
 
 async def lock_latest(conn: asyncpg.Connection, store: Store, key: str) -> None:
     """Serialise every writer of this `latest.json` until the caller's transaction ends."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("lock_latest needs a transaction (the lock lasts until it ends)")
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1))", latest_lock_name(store, key)
-    )
+    await advisory_lock(conn, latest_lock_name(store, key))
 
 
 async def write_latest_if_newer(

@@ -27,6 +27,9 @@ from typing import Any
 
 import asyncpg
 
+from pressroom.db import folders
+from pressroom.db.locks import advisory_lock
+from pressroom.db.sites import loaded_output_key
 from pressroom.models import EmbeddingInfo
 from pressroom.storage.base import StorageError, Store
 
@@ -128,13 +131,6 @@ async def read_json(store: Store, key: str) -> dict[str, Any] | None:
 
 # --- site-owned folders ----------------------------------------------------------------------
 
-_OVERLAPPING_SQL = """
-SELECT folder, site_id FROM published_folders
-WHERE location = $1
-  AND (folder = $2 OR starts_with($2, folder || '/') OR starts_with(folder, $2 || '/'))
-ORDER BY folder
-"""
-
 
 def _conflict_message(folder: str, site: str, other_folder: str, owner: str) -> str:
     if other_folder == folder:
@@ -149,12 +145,10 @@ async def folder_conflict(
     conn: asyncpg.Connection, location: str, folder: str, site: str
 ) -> PublishRefused | None:
     """Why `site` may not publish to `folder` per the recorded claims; None when it may."""
-    for row in await conn.fetch(_OVERLAPPING_SQL, location, folder):
-        if row["folder"] == folder and row["site_id"] == site:
+    for other_folder, owner in await folders.overlapping_claims(conn, location, folder):
+        if other_folder == folder and owner == site:
             continue
-        return PublishRefused(
-            _conflict_message(folder, site, row["folder"], row["site_id"]), owner=row["site_id"]
-        )
+        return PublishRefused(_conflict_message(folder, site, other_folder, owner), owner=owner)
     return None
 
 
@@ -183,46 +177,22 @@ async def claim_folder(
     for one new folder cannot both win. Idempotent for the owner.
     """
     async with conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", f"pressroom.folders:{store.location}"
-        )
+        await advisory_lock(conn, f"pressroom.folders:{store.location}")
         conflict = await folder_conflict(conn, store.location, folder, site)
         if conflict is not None:
             raise conflict
-        mine = await conn.fetchval(
-            "SELECT 1 FROM published_folders WHERE location = $1 AND folder = $2",
-            store.location,
-            folder,
-        )
-        if mine:
+        if await folders.is_claimed(conn, store.location, folder):
             return
         found = await _unrecorded_owner(store, folder)
         if found is not None:
             other_folder, owner = found
             if owner and (owner != site or other_folder != folder):
                 # Record what the store says, so the next request is refused at once.
-                await conn.execute(
-                    """
-                    INSERT INTO published_folders (location, folder, site_id, job_id)
-                    VALUES ($1, $2, $3, '') ON CONFLICT DO NOTHING
-                    """,
-                    store.location,
-                    other_folder,
-                    owner,
-                )
+                await folders.record_claim(conn, store.location, other_folder, owner, "")
                 raise PublishRefused(
                     _conflict_message(folder, site, other_folder, owner), owner=owner
                 )
-        await conn.execute(
-            """
-            INSERT INTO published_folders (location, folder, site_id, job_id)
-            VALUES ($1, $2, $3, $4)
-            """,
-            store.location,
-            folder,
-            site,
-            job_id,
-        )
+        await folders.record_claim(conn, store.location, folder, site, job_id)
 
 
 # --- immutable revisions ---------------------------------------------------------------------
@@ -258,11 +228,7 @@ async def check_revision(
             "other content or settings, and published revisions are immutable: use a new "
             "revisionId (or omit it to derive one from the content)"
         )
-    loaded = await conn.fetchval(
-        "SELECT output_key FROM revisions WHERE site_id = $1 AND revision_id = $2",
-        site,
-        revision_id,
-    )
+    loaded = await loaded_output_key(conn, site, revision_id)
     if loaded is not None and loaded != key:
         raise PublishRefused(
             f"revision {revision_id!r} of site {site!r} is already loaded from other content "
