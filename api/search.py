@@ -25,11 +25,11 @@ import asyncpg
 from aiohttp import web
 
 from pressroom.config import Settings
-from pressroom.content import thumbnails
 from pressroom.db import related
 from pressroom.db.pool import Database, database_url
 from pressroom.db.posts import post_exists, read_post
 from pressroom.db.sites import current_revisions
+from pressroom.db.thumbnails import get_thumbnail
 from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.embeddings.base import Embedder
 from pressroom.search.fusion import Fusion
@@ -301,7 +301,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     try:
         pool = await request.app[SEARCH_DB_KEY].pool()
         async with pool.acquire() as conn:
-            found = await thumbnails.get_thumbnail(conn, site, path)
+            found = await get_thumbnail(conn, site, path)
     except _DB_DOWN as exc:
         return _unavailable(exc)
     if found is None:

@@ -1,8 +1,8 @@
 """Image previews for search results: small WebP thumbnails stored with the revision.
 
 The load step makes them from the fetch step's snapshot (the only place the image bytes
-live once a job is done) and writes them to `media_thumbnails`; the API serves them at
-`GET /media/{site}/{path}`. Raster formats only: an SVG is never rasterised nor served
+live once a job is done) and stores them with `pressroom.db.thumbnails`; the API serves them
+at `GET /media/{site}/{path}`. Raster formats only: an SVG is never rasterised nor served
 (it could carry script), and an unreadable image simply has no thumbnail.
 """
 
@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 from PIL import Image, ImageOps
 
 log = logging.getLogger(__name__)
@@ -69,40 +68,3 @@ def thumbnails_from_snapshot(tar_path: Path, paths: set[str]) -> Iterator[Thumbn
             thumb = make_thumbnail(member.name, fh.read())
             if thumb is not None:
                 yield thumb
-
-
-async def store_thumbnails(
-    conn: asyncpg.Connection, site: str, revision_id: str, thumbnails: list[Thumbnail]
-) -> int:
-    """Replace a revision's thumbnails (one transaction, so a retry never duplicates)."""
-    async with conn.transaction():
-        await conn.execute(
-            "DELETE FROM media_thumbnails WHERE site_id = $1 AND revision_id = $2",
-            site,
-            revision_id,
-        )
-        await conn.copy_records_to_table(
-            "media_thumbnails",
-            records=[
-                (site, revision_id, t.path, t.mime, t.width, t.height, t.data) for t in thumbnails
-            ],
-            columns=["site_id", "revision_id", "path", "mime", "width", "height", "data"],
-        )
-    return len(thumbnails)
-
-
-async def get_thumbnail(
-    conn: asyncpg.Connection, site: str, path: str
-) -> tuple[str, bytes, str] | None:
-    """(mime, bytes, revision) of an image's thumbnail in the site's current revision."""
-    row = await conn.fetchrow(
-        """
-        SELECT t.mime, t.data, t.revision_id FROM sites AS s
-        JOIN media_thumbnails AS t
-          ON t.site_id = s.site_id AND t.revision_id = s.current_revision AND t.path = $2
-        WHERE s.site_id = $1
-        """,
-        site,
-        path,
-    )
-    return None if row is None else (row["mime"], bytes(row["data"]), row["revision_id"])

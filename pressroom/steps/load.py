@@ -16,9 +16,10 @@ from typing import TypeVar
 import asyncpg
 import numpy as np
 
-from pressroom.content.thumbnails import store_thumbnails, thumbnails_from_snapshot
+from pressroom.content.thumbnails import thumbnails_from_snapshot
 from pressroom.db import database
 from pressroom.db.database import MediaRow, SectionRow
+from pressroom.db.thumbnails import store_thumbnails
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
 from pressroom.search.language import post_ts_config

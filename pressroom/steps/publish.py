@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from pressroom.db.locks import advisory_lock
 from pressroom.models import ArtifactFile, PublishSummary
 from pressroom.publish.artifacts import MANIFEST_JSON
 from pressroom.publish.latest import RevisionOrder, latest_document, write_latest_if_newer
@@ -162,10 +163,7 @@ async def publish_artifacts(
     async with pool.acquire() as conn:
         await claim_folder(conn, store, dist_folder, site, job_id)
         async with conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                publish_lock_name(store, dist_folder, revision_id),
-            )
+            await advisory_lock(conn, publish_lock_name(store, dist_folder, revision_id))
             manifest = await published_manifest(store, dist_folder, revision_id)
             if manifest is not None and not same_output(manifest, output_key):
                 raise PublishRefused(
