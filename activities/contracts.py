@@ -1,10 +1,21 @@
-"""Inputs of the activities: small pydantic models that carry references, never bodies."""
+"""Inputs of the activities: small pydantic models that carry references, never bodies.
+
+One model per activity; `of(...)` builds one from the job and the earlier steps' summaries.
+Fields are only ever added, with defaults, so the inputs of recorded histories still decode.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-from pressroom.models import ArtifactFile, EmbeddingInfo, JobInput
+from pressroom.models import (
+    ArtifactFile,
+    ArtifactSummary,
+    EmbeddingInfo,
+    JobInput,
+    ParseSummary,
+    SourceSummary,
+)
 
 
 class StepRequest(BaseModel):
@@ -29,6 +40,26 @@ class LoadRequest(BaseModel):
     switch: bool = True
     output_key: str = ""  # the revision's output identity (pressroom/publication.py)
 
+    @classmethod
+    def of(
+        cls,
+        job: JobInput,
+        source: SourceSummary,
+        parsed: ParseSummary,
+        embedding: EmbeddingInfo,
+        *,
+        switch: bool,
+    ) -> LoadRequest:
+        return cls(
+            job=job,
+            revision_id=source.revision_id,
+            text_batches=parsed.text_batches,
+            media_batches=parsed.media_batches,
+            embedding=embedding,
+            switch=switch,
+            output_key=source.output_key,
+        )
+
 
 class BuildRequest(BaseModel):
     job: JobInput
@@ -41,6 +72,30 @@ class BuildRequest(BaseModel):
     output_key: str = ""
     kind: str = "full"
 
+    @classmethod
+    def of(
+        cls,
+        job: JobInput,
+        source: SourceSummary,
+        parsed: ParseSummary,
+        embedding: EmbeddingInfo | None,
+        *,
+        counts: dict[str, int],
+        created_at: str,
+    ) -> BuildRequest:
+        """Without an embedding the build reads no vector batches."""
+        return cls(
+            job=job,
+            revision_id=source.revision_id,
+            text_batches=parsed.text_batches if embedding else 0,
+            media_batches=parsed.media_batches if embedding else 0,
+            embedding=embedding,
+            counts=counts,
+            created_at=created_at,
+            output_key=source.output_key,
+            kind=source.kind,
+        )
+
 
 class PublishRequest(BaseModel):
     job: JobInput
@@ -51,6 +106,27 @@ class PublishRequest(BaseModel):
     output_key: str = ""
     kind: str = "full"
     artifacts: list[ArtifactFile] = []  # what the build made (names, bytes, sha256)
+
+    @classmethod
+    def of(
+        cls,
+        job: JobInput,
+        source: SourceSummary,
+        built: ArtifactSummary,
+        *,
+        published_at: str,
+        update_latest: bool,
+    ) -> PublishRequest:
+        return cls(
+            job=job,
+            revision_id=source.revision_id,
+            files=[f.name for f in built.files],
+            published_at=published_at,
+            update_latest=update_latest,
+            output_key=source.output_key,
+            kind=source.kind,
+            artifacts=built.files,
+        )
 
 
 class SwitchRequest(BaseModel):

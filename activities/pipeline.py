@@ -1,14 +1,15 @@
 """The Temporal activities: one per pipeline step, thin wrappers over `pressroom.steps`.
 
 The worker builds one `PipelineActivities` with its clients (store, database, embedder, HTTP
-session) passed in, and registers its bound methods. Each activity works in a scratch
-directory of its own, so concurrent activities on one worker never share files.
+session) passed in, and registers its bound methods. Each activity builds its step's env (a
+scratch directory of its own, so concurrent activities on one worker never share files, and
+heartbeats around it) and the step's request from the job, and calls the step.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -49,18 +50,19 @@ from pressroom.models import (
     SwitchSummary,
 )
 from pressroom.publish import layout as publication
-from pressroom.publish.latest import RevisionOrder, parse_time
+from pressroom.publish.latest import parse_time
 from pressroom.runtime import faults, metrics
 from pressroom.security import sealing
 from pressroom.security.redact import redact_url
 from pressroom.sources import FetchOptions, SourceLimits
-from pressroom.steps.artifacts import build_artifacts
-from pressroom.steps.embed import embed_batch, embedding_info
-from pressroom.steps.fetch import fetch_source
-from pressroom.steps.load import load_database
-from pressroom.steps.parse import parse_source
-from pressroom.steps.publish import publish_artifacts
-from pressroom.steps.switch import switch_revision
+from pressroom.steps.artifacts import BuildInput, build_artifacts
+from pressroom.steps.embed import EmbedInput, embed_batch, embedding_info
+from pressroom.steps.env import DatabaseEnv, EmbedEnv, Hook, RevisionTarget, StepEnv
+from pressroom.steps.fetch import FetchInput, fetch_source
+from pressroom.steps.load import LoadInput, load_database
+from pressroom.steps.parse import ParseInput, html_policy_for, parse_source
+from pressroom.steps.publish import PublishInput, publish_artifacts
+from pressroom.steps.switch import SwitchInput, switch_revision
 from pressroom.storage.base import Store
 from pressroom.storage.workstore import WorkKeys
 
@@ -69,6 +71,26 @@ from pressroom.storage.workstore import WorkKeys
 async def scratch_dir(job_id: str, step: str) -> AsyncIterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"pressroom-{job_id[:40]}-{step}-") as tmp:
         yield Path(tmp)
+
+
+def target(
+    job: JobInput, revision_id: str, output_key: str = "", kind: str = "full"
+) -> RevisionTarget:
+    """The revision a job makes, as the steps name it."""
+    return RevisionTarget(
+        site=job.site,
+        revision_id=revision_id,
+        job_id=job.job_id,
+        dist_folder=job.dist_folder,
+        requested_at=parse_time(job.requested_at),
+        output_key=output_key,
+        kind=kind,
+    )
+
+
+def plan_of(job: JobInput) -> plans.TaskPlan:
+    # The workflow refuses unknown tasks before any step runs.
+    return plans.TASKS.get(job.task) or plans.TaskPlan()
 
 
 class PipelineActivities:
@@ -90,33 +112,58 @@ class PipelineActivities:
         )
         # Image descriptions (IMAGE_DESCRIPTIONS): None keeps media batches text-only.
         self.describer = make_describer(settings, embedder)
+        self.limits = SourceLimits(
+            max_total_bytes=settings.max_source_bytes,
+            max_files=settings.max_source_files,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        self.parsing = ParseInput(
+            batch_size=settings.embed_batch_size,
+            include_drafts=settings.include_drafts,
+            max_post_bytes=settings.max_post_bytes,
+            keep_images=self.describer is not None,
+            processes=settings.parse_processes,
+            html_policy=html_policy_for(settings),
+        )
 
     async def aclose(self) -> None:
         """Release what this object created itself (the describer's own client, if any)."""
         if self.describer is not None:
             await self.describer.aclose()
 
+    @asynccontextmanager
+    async def _env(self, job_id: str, step: str) -> AsyncIterator[StepEnv]:
+        """A step's env, inside timed heartbeats and error classification (`step_context`)."""
+        async with (
+            step_context(step, self.hold) as progress,
+            scratch_dir(job_id, step) as scratch,
+        ):
+            yield StepEnv(
+                store=self.store,
+                keys=WorkKeys(job_id),
+                scratch=scratch,
+                progress=progress,
+                http=self.http,
+            )
+
+    async def _with_database(self, env: StepEnv, step: str) -> DatabaseEnv:
+        return DatabaseEnv(
+            **vars(env), pool=await self.database.pool(), before_commit=self._injected_fault(step)
+        )
+
     @activity.defn(name="fetch_source")
     async def fetch_source(self, req: StepRequest) -> SourceSummary:
         job = req.job
-        limits = SourceLimits(
-            max_total_bytes=self.settings.max_source_bytes,
-            max_files=self.settings.max_source_files,
-            max_file_bytes=self.settings.max_file_bytes,
-        )
-        async with step_context(plans.FETCH, self.hold) as progress:
-            async with scratch_dir(job.job_id, plans.FETCH) as scratch:
-                source = await fetch_source(
-                    self.store,
-                    WorkKeys(job.job_id),
-                    self._reveal(job.repo_url, job.repo_url_sealed),
-                    limits,
-                    scratch,
-                    job.revision_id,
-                    progress,
+        async with self._env(job.job_id, plans.FETCH) as env:
+            source = await fetch_source(
+                FetchInput(
+                    repo_url=self._reveal(job.repo_url, job.repo_url_sealed),
+                    limits=self.limits,
+                    client_revision=job.revision_id,
                     options=FetchOptions.from_settings(self.settings),
-                    http=self.http,
-                )
+                ),
+                env,
+            )
             return await self._admit(job, source)
 
     def _build_options(self) -> dict[str, object]:
@@ -129,18 +176,15 @@ class PipelineActivities:
 
     async def _admit(self, job: JobInput, source: SourceSummary) -> SourceSummary:
         """Name the revision by its output and check it may be published (before any work)."""
-        kind = (
-            publication.KIND_FULL
-            if plans.LOAD_DATABASE in plans.PLANS.get(job.task, ())
-            else publication.KIND_PARSE
-        )
+        plan = plan_of(job)
+        kind = publication.KIND_FULL if plan.load_database else publication.KIND_PARSE
         key = publication.output_key(
             content_id=source.content_id,
             kind=kind,
             embedding=embedding_info(self.embedder),
             options=self._build_options(),
             # A forced re-embed may give other vectors for the same input: a new revision.
-            nonce=job.job_id if job.task in plans.REFRESH_EMBEDDINGS else None,
+            nonce=job.job_id if plan.refresh_embeddings else None,
         )
         async with (await self.database.pool()).acquire() as conn:
             revision_id, published = await publication.admit_revision(
@@ -163,24 +207,12 @@ class PipelineActivities:
 
     @activity.defn(name="parse_source")
     async def parse_source(self, req: StepRequest) -> ParseSummary:
-        async with step_context(plans.PARSE, self.hold) as progress:
-            async with scratch_dir(req.job.job_id, plans.PARSE) as scratch:
-                summary = await parse_source(
-                    self.store,
-                    WorkKeys(req.job.job_id),
-                    scratch,
-                    include_drafts=self.settings.include_drafts,
-                    batch_size=self.settings.embed_batch_size,
-                    progress=progress,
-                    max_post_bytes=self.settings.max_post_bytes,
-                    keep_images=self.describer is not None,
-                    processes=self.settings.parse_processes,
-                )
+        async with self._env(req.job.job_id, plans.PARSE) as env:
+            summary = await parse_source(self.parsing, env)
         return summary.model_copy(update={"embedding": embedding_info(self.embedder)})
 
     @activity.defn(name="embed_batch")
     async def embed_batch(self, req: EmbedRequest) -> EmbedSummary:
-        step = plans.EMBED_TEXT if req.kind == "text" else plans.EMBED_IMAGES
         info = embedding_info(self.embedder)
         if req.expected and req.expected != info:
             raise ApplicationError(
@@ -188,80 +220,55 @@ class PipelineActivities:
                 type="EmbedderMismatch",
                 non_retryable=True,
             )
-        cache = PostgresEmbeddingCache(
-            await self.database.pool(),
-            info.provider,
-            info.model,
-            info.version,
-            info.dimensions,
-            refresh=req.job.task in plans.REFRESH_EMBEDDINGS,
-        )
-        descriptions = (
-            DescriptionCache(await self.database.pool(), self.describer.model)
-            if self.describer is not None
-            else None
-        )
-        async with step_context(step, self.hold) as progress:
-            async with scratch_dir(req.job.job_id, step) as scratch:
-                return await embed_batch(
-                    self.store,
-                    WorkKeys(req.job.job_id),
-                    req.kind,
-                    req.batch,
-                    self.embedder,
-                    cache,
-                    scratch,
-                    progress,
-                    describer=self.describer,
-                    descriptions=descriptions,
-                )
+        step = plans.EMBED_TEXT if req.kind == "text" else plans.EMBED_IMAGES
+        async with self._env(req.job.job_id, step) as env:
+            pool = await self.database.pool()
+            embed_env = EmbedEnv(
+                **vars(env),
+                embedder=self.embedder,
+                cache=PostgresEmbeddingCache(
+                    pool,
+                    info.provider,
+                    info.model,
+                    info.version,
+                    info.dimensions,
+                    refresh=plan_of(req.job).refresh_embeddings,
+                ),
+                describer=self.describer,
+                descriptions=(
+                    DescriptionCache(pool, self.describer.model) if self.describer else None
+                ),
+            )
+            return await embed_batch(EmbedInput(kind=req.kind, batch=req.batch), embed_env)
 
     @activity.defn(name="load_database")
     async def load_database(self, req: LoadRequest) -> LoadSummary:
-        async with step_context(plans.LOAD_DATABASE, self.hold) as progress:
-            async with scratch_dir(req.job.job_id, plans.LOAD_DATABASE) as scratch:
-                return await load_database(
-                    self.store,
-                    WorkKeys(req.job.job_id),
-                    await self.database.pool(),
-                    site=req.job.site,
-                    revision_id=req.revision_id,
-                    job_id=req.job.job_id,
-                    text_batches=req.text_batches,
-                    media_batches=req.media_batches,
-                    embedding=req.embedding,
-                    scratch=scratch,
-                    progress=progress,
-                    switch=req.switch,
-                    requested_at=parse_time(req.job.requested_at),
-                    repo_url=req.job.repo_url,
-                    dist_folder=req.job.dist_folder,
-                    keep=self.settings.revisions_keep,
-                    before_commit=self._injected_fault(plans.LOAD_DATABASE),
-                    default_lang=self.settings.search_language,
-                    output_key=req.output_key or None,
-                )
+        async with self._env(req.job.job_id, plans.LOAD_DATABASE) as env:
+            load = LoadInput(
+                target=target(req.job, req.revision_id, req.output_key),
+                embedding=req.embedding,
+                text_batches=req.text_batches,
+                media_batches=req.media_batches,
+                switch=req.switch,
+                repo_url=req.job.repo_url,
+                keep=self.settings.revisions_keep,
+                default_lang=self.settings.search_language,
+            )
+            return await load_database(load, await self._with_database(env, plans.LOAD_DATABASE))
 
     @activity.defn(name="build_artifacts")
     async def build_artifacts(self, req: BuildRequest) -> ArtifactSummary:
-        async with step_context(plans.BUILD_ARTIFACTS, self.hold) as progress:
-            async with scratch_dir(req.job.job_id, plans.BUILD_ARTIFACTS) as scratch:
-                return await build_artifacts(
-                    self.store,
-                    WorkKeys(req.job.job_id),
-                    site=req.job.site,
-                    revision_id=req.revision_id,
-                    text_batches=req.text_batches,
-                    media_batches=req.media_batches,
-                    embedding=req.embedding,
-                    counts=req.counts,
-                    created_at=req.created_at,
-                    scratch=scratch,
-                    progress=progress,
-                    related=await self._related_posts(req),
-                    output_key=req.output_key,
-                    kind=req.kind,
-                )
+        async with self._env(req.job.job_id, plans.BUILD_ARTIFACTS) as env:
+            build = BuildInput(
+                target=target(req.job, req.revision_id, req.output_key, req.kind),
+                embedding=req.embedding,
+                text_batches=req.text_batches,
+                media_batches=req.media_batches,
+                counts=req.counts,
+                created_at=req.created_at,
+                related=await self._related_posts(req),
+            )
+            return await build_artifacts(build, env)
 
     async def _related_posts(self, req: BuildRequest) -> dict[str, list[dict[str, Any]]] | None:
         """posts.json's related posts, computed by the load (which runs before this step in
@@ -273,49 +280,30 @@ class PipelineActivities:
 
     @activity.defn(name="publish_artifacts")
     async def publish_artifacts(self, req: PublishRequest) -> PublishSummary:
-        async with step_context(plans.PUBLISH, self.hold) as progress:
-            async with scratch_dir(req.job.job_id, plans.PUBLISH) as scratch:
+        async with self._env(req.job.job_id, plans.PUBLISH) as env:
+            publish = PublishInput(
+                target=target(req.job, req.revision_id, req.output_key, req.kind),
                 # Workflows started before publish carried the built files' digests send
                 # names only; digests are then read back from the work store.
-                files = req.artifacts or [
-                    ArtifactFile(name=name, bytes=0, sha256="") for name in req.files
-                ]
-                return await publish_artifacts(
-                    self.store,
-                    WorkKeys(req.job.job_id),
-                    await self.database.pool(),
-                    site=req.job.site,
-                    job_id=req.job.job_id,
-                    dist_folder=req.job.dist_folder,
-                    revision_id=req.revision_id,
-                    output_key=req.output_key,
-                    kind=req.kind,
-                    files=files,
-                    published_at=req.published_at,
-                    scratch=scratch,
-                    progress=progress,
-                    update_latest=req.update_latest,
-                    order=RevisionOrder.of(req.job.requested_at, req.job.job_id),
-                    concurrency=self.settings.publish_concurrency,
-                )
+                files=req.artifacts
+                or [ArtifactFile(name=name, bytes=0, sha256="") for name in req.files],
+                published_at=req.published_at,
+                update_latest=req.update_latest,
+                concurrency=self.settings.publish_concurrency,
+            )
+            return await publish_artifacts(publish, await self._with_database(env, plans.PUBLISH))
 
     @activity.defn(name="switch_revision")
     async def switch_revision(self, req: SwitchRequest) -> SwitchSummary:
-        async with step_context(plans.SWITCH, self.hold) as progress:
-            return await switch_revision(
-                self.store,
-                await self.database.pool(),
-                site=req.job.site,
-                dist_folder=req.job.dist_folder,
-                revision_id=req.revision_id,
-                order=RevisionOrder.of(req.job.requested_at, req.job.job_id),
+        async with self._env(req.job.job_id, plans.SWITCH) as env:
+            switch = SwitchInput(
+                target=target(req.job, req.revision_id),
                 published_at=req.published_at,
                 keep=self.settings.revisions_keep,
-                progress=progress,
-                before_commit=self._injected_fault(plans.SWITCH),
             )
+            return await switch_revision(switch, await self._with_database(env, plans.SWITCH))
 
-    def _injected_fault(self, step: str) -> Callable[[], Awaitable[None]] | None:
+    def _injected_fault(self, step: str) -> Hook | None:
         """PRESSROOM_FAULT_FAIL: a hook that fails `step` inside its transaction, for tests
         that prove a failed job changes nothing. None (no hook) unless configured."""
         if self.settings.fault_fail_step != step:
@@ -358,7 +346,12 @@ class PipelineActivities:
             raise ApplicationError(reason, attempt, type="CallbackRejected", non_retryable=True)
         metrics.callback_attempt(meter, "retry")
         # Our own jittered backoff (Temporal's retry policy has no jitter), or Retry-After.
-        delay = webhooks.retry_delay(activity.info().attempt, outcome.retry_after)
+        delay = webhooks.retry_delay(
+            attempt,
+            outcome.retry_after,
+            initial_s=plans.CALLBACK_INITIAL_S,
+            max_s=plans.CALLBACK_MAX_INTERVAL_S,
+        )
         raise ApplicationError(
             reason,
             attempt,
@@ -390,4 +383,3 @@ class PipelineActivities:
             self.send_callback,
             self.cleanup_work,
         ]
-

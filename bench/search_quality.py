@@ -31,11 +31,11 @@ from pressroom.search.fusion import Fusion
 from pressroom.search.params import SearchParams
 from pressroom.search.searcher import Searcher
 from pressroom.sources import SourceLimits
-from pressroom.steps import no_progress
-from pressroom.steps.embed import embed_batch, embedding_info
-from pressroom.steps.fetch import fetch_source
-from pressroom.steps.load import load_database
-from pressroom.steps.parse import parse_source
+from pressroom.steps.embed import EmbedInput, embed_batch, embedding_info
+from pressroom.steps.env import DatabaseEnv, EmbedEnv, RevisionTarget, StepEnv
+from pressroom.steps.fetch import FetchInput, fetch_source
+from pressroom.steps.load import LoadInput, load_database
+from pressroom.steps.parse import ParseInput, parse_source
 from pressroom.storage.local import LocalStore
 from pressroom.storage.workstore import WorkKeys
 
@@ -65,27 +65,29 @@ async def load_site(
     keys = WorkKeys(job_id)
     scratch = Path(tempfile.mkdtemp(prefix="pressroom-quality-", dir=work_dir))
     try:
-        summary = await fetch_source(
-            store, keys, str(source), _LIMITS, scratch / "fetch", None, no_progress
-        )
-        parsed = await parse_source(
-            store, keys, scratch / "parse", include_drafts=False, batch_size=512,
-            progress=no_progress,
-        )  # fmt: skip
+        def env(step: str) -> StepEnv:
+            return StepEnv(store=store, keys=keys, scratch=scratch / step)
+
+        summary = await fetch_source(FetchInput(str(source), _LIMITS), env("fetch"))
+        parsed = await parse_source(ParseInput(batch_size=512), env("parse"))
         for kind, batches in (("text", parsed.text_batches), ("media", parsed.media_batches)):
+            embed_env = EmbedEnv(
+                store=store, keys=keys, scratch=scratch / f"embed-{kind}", embedder=embedder
+            )
             for batch in range(batches):
-                await embed_batch(
-                    store, keys, kind, batch, embedder, None, scratch / f"embed-{kind}",
-                    no_progress,
-                )  # fmt: skip
+                await embed_batch(EmbedInput(kind=kind, batch=batch), embed_env)
         pool = await create_pool(db_url, min_size=1, max_size=2)
         try:
+            load = LoadInput(
+                target=RevisionTarget(site=site, revision_id=summary.revision_id, job_id=job_id),
+                embedding=embedding_info(embedder),
+                text_batches=parsed.text_batches,
+                media_batches=parsed.media_batches,
+                default_lang=default_lang,
+            )
             await load_database(
-                store, keys, pool, site=site, revision_id=summary.revision_id, job_id=job_id,
-                text_batches=parsed.text_batches, media_batches=parsed.media_batches,
-                embedding=embedding_info(embedder), scratch=scratch / "load",
-                progress=no_progress, default_lang=default_lang,
-            )  # fmt: skip
+                load, DatabaseEnv(store=store, keys=keys, scratch=scratch / "load", pool=pool)
+            )
         finally:
             await pool.close()
         return summary.revision_id

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 
 class Link(BaseModel):
@@ -346,3 +347,54 @@ class PublishSummary(BaseModel):
     # already published with the same output (`reused`), the files as published then.
     published: list[ArtifactFile] = Field(default_factory=list)
     reused: bool = False
+
+
+# --- the job's result (the callback body's `result`, `GET /jobs/{jobId}`) -----------------
+
+
+class FileDigest(BaseModel):
+    bytes: int
+    sha256: str
+
+
+class ArtifactsResult(BaseModel):
+    """Where the revision's files are: `base` (its folder), `latest` (latest.json), whether
+    latest.json names it, whether the folder was already published, and what it holds."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    base: str
+    latest: str
+    latest_updated: bool
+    reused: bool
+    files: dict[str, FileDigest]
+
+
+class JobResult(BaseModel):
+    """What a job did, built once when it ends. `as_dict()` is the JSON clients read: camelCase
+    keys, and the keys of steps that did not run (None here) left out."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    task: str
+    site: str
+    revision: str | None = None  # once fetched
+    embedding: EmbeddingInfo | None = None  # tasks that embed, once parsed
+    database: LoadSummary | None = None
+    previous_revision: str | None = None  # the site's current revision before the load
+    superseded: bool | None = None  # True: a later job's revision stays current
+    artifacts: ArtifactsResult | None = None
+    switch: SwitchSummary | None = None
+    status: str  # completed | failed | cancelled
+    failure: str | None = None
+    errors: list[PostError] = Field(default_factory=list)
+    error_count: int = 0
+    skipped: list[PostError] = Field(default_factory=list)
+    warnings: list[PostError] = Field(default_factory=list)
+    warning_count: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    # The callback's delivery (JobProgress.callback); None: the job has no callback URL.
+    callback: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}

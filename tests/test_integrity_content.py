@@ -35,8 +35,9 @@ from pressroom.models import MAX_INLINE_ERROR_BYTES, MAX_REASON_BYTES, ParseSumm
 from pressroom.search.file import SearchFile
 from pressroom.search.hits import HIT_CAPS, MARK_START, bounded_snippet, snippet_html
 from pressroom.sources import SourceLimits
-from pressroom.steps.fetch import fetch_source
-from pressroom.steps.parse import html_policy_for, parse_source
+from pressroom.steps.env import StepEnv
+from pressroom.steps.fetch import FetchInput, fetch_source
+from pressroom.steps.parse import ParseInput, html_policy_for, parse_source
 from pressroom.storage.local import LocalStore
 from pressroom.storage.workstore import WorkKeys, read_post_errors
 from tests.jobs import job_request
@@ -188,12 +189,11 @@ async def test_row06_full_error_list_is_in_the_work_store(tmp_path: Path) -> Non
     keys = WorkKeys("job-full-list")
     limits = SourceLimits(max_total_bytes=10**8, max_files=1000, max_file_bytes=10**7)
     await fetch_source(
-        store, keys, str(root), limits, tmp_path / "fetch", None, lambda *a: None
+        FetchInput(str(root), limits), StepEnv(store=store, keys=keys, scratch=tmp_path / "fetch")
     )
     summary = await parse_source(
-        store, keys, tmp_path / "parse", include_drafts=False, batch_size=64,
-        progress=lambda *a: None,
-    )  # fmt: skip
+        ParseInput(batch_size=64), StepEnv(store=store, keys=keys, scratch=tmp_path / "parse")
+    )
     assert summary.error_count == 120 and len(summary.errors) <= 50
     full = await read_post_errors(store, keys.errors, tmp_path / "errors.jsonl")
     assert sorted(e.path for e in full) == [
@@ -532,7 +532,9 @@ async def test_row16_policy_reaches_parse_processes(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     keys = WorkKeys("job-policy")
     limits = SourceLimits(max_total_bytes=10**8, max_files=1000, max_file_bytes=10**7)
-    await fetch_source(store, keys, str(root), limits, tmp_path / "f", None, lambda *a: None)
+    await fetch_source(
+        FetchInput(str(root), limits), StepEnv(store=store, keys=keys, scratch=tmp_path / "f")
+    )
     import pressroom.steps.parse as parse_step
 
     for sanitize in (True, False):
@@ -541,10 +543,9 @@ async def test_row16_policy_reaches_parse_processes(tmp_path: Path) -> None:
         parse_step.PROCESS_POOL_MIN_POSTS = 1  # children even for six posts
         try:
             await parse_source(
-                store, keys, scratch, include_drafts=False, batch_size=8,
-                progress=lambda *a: None, processes=3,
-                html_policy=HtmlPolicy(sanitize=sanitize),
-            )  # fmt: skip
+                ParseInput(batch_size=8, processes=3, html_policy=HtmlPolicy(sanitize=sanitize)),
+                StepEnv(store=store, keys=keys, scratch=scratch),
+            )
         finally:
             parse_step.PROCESS_POOL_MIN_POSTS = old
         posts = (tmp_path / "store" / keys.posts).read_text().splitlines()

@@ -39,8 +39,8 @@ from pressroom.embeddings.vision import (
     make_describer,
     prepare_image,
 )
-from pressroom.steps import no_progress
-from pressroom.steps.embed import embed_batch
+from pressroom.steps.embed import EmbedInput, embed_batch
+from pressroom.steps.env import EmbedEnv
 from pressroom.storage import open_store
 from pressroom.storage.workstore import WorkKeys, vectors_from_bytes, write_jsonl
 from tests.fakes.openai_server import (
@@ -353,9 +353,8 @@ async def test_embed_step_reports_refused_inputs_and_stays_within_limits(
     openai_server.reject_input("POISON")
     async with open_store(str(tmp_path / "store")) as store:
         await store.put_file(keys.embed_inputs("text", 0), tmp_path / "in.jsonl")
-        summary = await embed_batch(
-            store, keys, "text", 0, embedder, None, tmp_path / "scratch", no_progress
-        )
+        env = EmbedEnv(store=store, keys=keys, scratch=tmp_path / "scratch", embedder=embedder)
+        summary = await embed_batch(EmbedInput(kind="text", batch=0), env)
         matrix = vectors_from_bytes(await store.get_bytes(keys.vectors("text", 0)))
         failures = (await store.get_bytes(keys.embed_failures("text", 0))).decode()
     assert summary.failed == 2 and summary.computed == 2997

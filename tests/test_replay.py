@@ -2,7 +2,8 @@
 
 Two sources of histories: jobs run now (process-all and parse-only), and the histories
 recorded from earlier versions in tests/histories/*.json, which must keep replaying after
-any change to the workflow. Re-record them on purpose with PRESSROOM_RECORD_HISTORIES=1.
+any change to the workflow. Re-record them on purpose with PRESSROOM_RECORD_HISTORIES=1, or
+record new ones beside them with PRESSROOM_RECORD_HISTORIES=<label> ({task}-<label>.json).
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ async def test_fresh_history_replays(
     assert result["status"] == "completed"
     history = await temporal_client.get_workflow_handle(body["jobId"]).fetch_history()
     await replayer().replay_workflow(history)  # raises on non-determinism
-    if os.environ.get("PRESSROOM_RECORD_HISTORIES") == "1":
-        (HISTORIES / f"{task}.json").write_text(history.to_json())
+    label = os.environ.get("PRESSROOM_RECORD_HISTORIES")
+    if label:  # "1": {task}.json; any other value names a new file beside the old ones
+        name = task if label == "1" else f"{task}-{label}"
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 def recorded() -> list[Path]:

@@ -17,10 +17,11 @@ from pressroom.config import Settings
 from pressroom.db.pool import create_pool
 from pressroom.models import ArtifactFile, PublishSummary
 from pressroom.publish.layout import PublishRefused
-from pressroom.steps import no_progress
+from pressroom.steps.env import DatabaseEnv, RevisionTarget
 from pressroom.steps.publish import (
     LATEST_CACHE_CONTROL,
     REVISION_CACHE_CONTROL,
+    PublishInput,
     publish_artifacts,
 )
 from pressroom.storage import LocalStore, StorageError, Store, open_store
@@ -214,21 +215,21 @@ async def publish(
     scratch.mkdir(parents=True, exist_ok=True)
     pool = await create_pool(pg_url, min_size=1, max_size=2)
     try:
-        return await publish_artifacts(
-            store,
-            keys,
-            pool,
+        target = RevisionTarget(
             site="s",
+            revision_id="r-1",
             job_id=keys.prefix.rsplit("/", 1)[-1],
             dist_folder="dist",
-            revision_id="r-1",
             output_key=output_key,
-            kind="full",
-            files=[ArtifactFile(name=name, bytes=0, sha256="") for name in files],
-            published_at="2026-01-01T00:00:00Z",
-            scratch=scratch,
-            progress=no_progress,
-            concurrency=2,
+        )
+        return await publish_artifacts(
+            PublishInput(
+                target=target,
+                files=[ArtifactFile(name=name, bytes=0, sha256="") for name in files],
+                published_at="2026-01-01T00:00:00Z",
+                concurrency=2,
+            ),
+            DatabaseEnv(store=store, keys=keys, scratch=scratch, pool=pool),
         )
     finally:
         await pool.close()

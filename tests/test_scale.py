@@ -20,8 +20,9 @@ from bench.generate import generate_corpus
 from bench.history import HistoryStats, history_stats
 from pressroom.config import Settings
 from pressroom.sources import SourceLimits
-from pressroom.steps import no_progress, parse
-from pressroom.steps.fetch import fetch_source
+from pressroom.steps import parse
+from pressroom.steps.env import StepEnv
+from pressroom.steps.fetch import FetchInput, fetch_source
 from pressroom.storage.local import LocalStore
 from pressroom.storage.workstore import WorkKeys
 from tests.jobs import MAX_PAYLOAD_BYTES, job_request, run_job
@@ -86,15 +87,12 @@ async def test_multi_process_parse_matches_single_process(
         fetch_dir, parse_dir = tmp_path / f"f{processes}", tmp_path / f"p{processes}"
         fetch_dir.mkdir()
         parse_dir.mkdir()
-        await fetch_source(store, keys, str(corpus), LIMITS, fetch_dir, None, no_progress)
+        await fetch_source(
+            FetchInput(str(corpus), LIMITS), StepEnv(store=store, keys=keys, scratch=fetch_dir)
+        )
         summary = await parse.parse_source(
-            store,
-            keys,
-            parse_dir,
-            include_drafts=False,
-            batch_size=64,
-            progress=no_progress,
-            processes=processes,
+            parse.ParseInput(batch_size=64, processes=processes),
+            StepEnv(store=store, keys=keys, scratch=parse_dir),
         )
         files = {
             key.removeprefix(keys.prefix): (await store.get_bytes(key))

@@ -87,7 +87,7 @@ def test_retry_delay_grows_with_jitter_and_honours_retry_after() -> None:
 def test_callback_policy_is_bounded_by_the_window() -> None:
     from pressroom.workflows import plans
 
-    policy = plans.callback_policy(3600, 10)
+    policy = plans.callback_policy(3600)
     assert policy.schedule_to_close is not None
     assert policy.schedule_to_close.total_seconds() == 3600
     assert policy.retry.maximum_attempts == 0

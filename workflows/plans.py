@@ -1,17 +1,19 @@
-"""The task plans: which steps each task runs, and each step's timeouts and retry policy.
+"""What each task runs and how each step is retried: the task plans and the step policies.
 
-This is data, kept in one place. Plain Python with no Temporal imports beyond the policy
-types, so the API can import the known task names to validate requests.
+Data only, kept in one place. Plain Python with no Temporal imports beyond the policy types,
+so the API can import the known task names to validate requests. `ProcessJob` reads a task's
+`TaskPlan` flags and names each step's policy next to its activity call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+# Step names, as the job's progress shows them (and fault injection names them).
 FETCH = "fetch"
 PARSE = "parse"
 EMBED_TEXT = "embed-text"
@@ -22,26 +24,42 @@ PUBLISH = "publish"
 SWITCH = "switch-revision"
 CALLBACK = "callback"
 
-PLANS: dict[str, tuple[str, ...]] = {
-    "process-all": (
-        FETCH,
-        PARSE,
-        EMBED_TEXT,
-        EMBED_IMAGES,
-        LOAD_DATABASE,
-        BUILD_ARTIFACTS,
-        PUBLISH,
-        SWITCH,
-    ),
-    # Parse and publish the JSON artifacts only: no embeddings, no database.
-    "parse-only": (FETCH, PARSE, BUILD_ARTIFACTS, PUBLISH),
-}
-# Every step of process-all, embedding every input again (cache reads bypassed, the cache
-# rewritten): `pressroom reindex --force`, after a provider changed a model behind its name.
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """Which optional steps a task runs; fetch, parse, build-artifacts and publish always do."""
+
+    embed: bool = False  # embed-text and embed-images
+    load_database: bool = False  # needs `embed`
+    switch: bool = False  # make the loaded, published revision the site's current one
+    # Embed every input again (cache reads bypassed, the cache rewritten): after a provider
+    # changed a model behind its name.
+    refresh_embeddings: bool = False
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The task's steps in the order they run (the job's progress lists them)."""
+        return (
+            FETCH,
+            PARSE,
+            *((EMBED_TEXT, EMBED_IMAGES) if self.embed else ()),
+            *((LOAD_DATABASE,) if self.load_database else ()),
+            BUILD_ARTIFACTS,
+            PUBLISH,
+            *((SWITCH,) if self.switch else ()),
+        )
+
+
+PROCESS_ALL = TaskPlan(embed=True, load_database=True, switch=True)
+# `pressroom reindex --force`: every step of process-all, embedding every input again.
 REINDEX = "reindex"
-PLANS[REINDEX] = PLANS["process-all"]
-REFRESH_EMBEDDINGS: frozenset[str] = frozenset({REINDEX})
-KNOWN_TASKS: tuple[str, ...] = tuple(PLANS)
+TASKS: dict[str, TaskPlan] = {
+    "process-all": PROCESS_ALL,
+    # Parse and publish the JSON artifacts only: no embeddings, no database.
+    "parse-only": TaskPlan(),
+    REINDEX: replace(PROCESS_ALL, refresh_embeddings=True),
+}
+KNOWN_TASKS: tuple[str, ...] = tuple(TASKS)
 
 # Workflows started before the switch step existed load-and-switch in one step and write
 # latest.json while publishing; `workflow.patched(DEFERRED_SWITCH)` tells them apart.
@@ -54,36 +72,15 @@ NON_RETRYABLE = [BAD_INPUT]
 
 @dataclass(frozen=True)
 class StepPolicy:
+    """One step's timeouts and retries. (The heartbeat timeout is the job's own,
+    `JobInput.heartbeat_seconds`, fixed at start.)"""
+
     start_to_close: timedelta
-    heartbeat: timedelta | None
     retry: RetryPolicy
     schedule_to_close: timedelta | None = None  # all attempts together; None: no bound
     # A cancelled job waits until its running steps have really stopped (they see the cancel
     # at their next heartbeat) before it cleans the work store and reports `cancelled`.
     cancellation: ActivityCancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-
-
-# Callback delivery: the first retry after about a second, doubling up to an hour, each
-# delay jittered by the activity (pressroom/delivery.py), for the job's delivery window.
-CALLBACK_INITIAL_S = 1.0
-CALLBACK_MAX_INTERVAL_S = 3600.0
-CALLBACK_ATTEMPT_S = 60  # one attempt: the HTTP timeout (15-30 s) plus slack
-
-
-def callback_policy(window_s: int, heartbeat_s: int) -> StepPolicy:
-    """The callback's schedule: unlimited attempts bounded by the window (schedule-to-close)."""
-    return StepPolicy(
-        start_to_close=timedelta(seconds=CALLBACK_ATTEMPT_S),
-        heartbeat=timedelta(seconds=heartbeat_s),
-        retry=RetryPolicy(
-            initial_interval=timedelta(seconds=CALLBACK_INITIAL_S),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(seconds=CALLBACK_MAX_INTERVAL_S),
-            maximum_attempts=0,  # the window bounds delivery, not a count
-            non_retryable_error_types=NON_RETRYABLE,
-        ),
-        schedule_to_close=timedelta(seconds=max(1, window_s)),
-    )
 
 
 def _retry(attempts: int, initial_s: float = 1, max_s: float = 60) -> RetryPolicy:
@@ -98,21 +95,34 @@ def _retry(attempts: int, initial_s: float = 1, max_s: float = 60) -> RetryPolic
     )
 
 
-def step_policy(step: str, heartbeat_s: int) -> StepPolicy:
-    """The declared timeouts and retries of one step."""
-    hb = timedelta(seconds=heartbeat_s)
-    policies = {
-        FETCH: StepPolicy(timedelta(minutes=30), hb, _retry(5)),
-        PARSE: StepPolicy(timedelta(minutes=60), hb, _retry(5)),
-        EMBED_TEXT: StepPolicy(timedelta(minutes=30), hb, _retry(10, max_s=120)),
-        EMBED_IMAGES: StepPolicy(timedelta(minutes=30), hb, _retry(10, max_s=120)),
-        LOAD_DATABASE: StepPolicy(timedelta(minutes=60), hb, _retry(8)),
-        BUILD_ARTIFACTS: StepPolicy(timedelta(minutes=30), hb, _retry(5)),
-        PUBLISH: StepPolicy(timedelta(minutes=30), hb, _retry(8)),
-        SWITCH: StepPolicy(timedelta(minutes=10), hb, _retry(8)),
-        # The callback receiver may be down for a while: retry with backoff for about a day.
-        # Heartbeated (step_context) so a worker that dies mid-delivery is noticed in seconds.
-        CALLBACK: StepPolicy(timedelta(seconds=60), hb, _retry(40, initial_s=2, max_s=3600)),
-        "cleanup": StepPolicy(timedelta(minutes=10), None, _retry(5)),
-    }
-    return policies[step]
+FETCH_POLICY = StepPolicy(timedelta(minutes=30), _retry(5))
+PARSE_POLICY = StepPolicy(timedelta(minutes=60), _retry(5))
+EMBED_POLICY = StepPolicy(timedelta(minutes=30), _retry(10, max_s=120))  # one batch
+LOAD_POLICY = StepPolicy(timedelta(minutes=60), _retry(8))
+BUILD_POLICY = StepPolicy(timedelta(minutes=30), _retry(5))
+PUBLISH_POLICY = StepPolicy(timedelta(minutes=30), _retry(8))
+SWITCH_POLICY = StepPolicy(timedelta(minutes=10), _retry(8))
+CLEANUP_POLICY = StepPolicy(timedelta(minutes=10), _retry(5))  # no heartbeat: one delete
+
+# Callback delivery: the first retry after about a second, doubling up to an hour, each
+# delay jittered by the activity (pressroom.callbacks.webhooks), for the job's delivery
+# window. The one place these numbers live: the activity passes them to `retry_delay`.
+CALLBACK_INITIAL_S = 1.0
+CALLBACK_MAX_INTERVAL_S = 3600.0
+CALLBACK_ATTEMPT_S = 60  # one attempt: the HTTP timeout (15-30 s) plus slack
+
+
+def callback_policy(window_s: int) -> StepPolicy:
+    """The callback's schedule: unlimited attempts bounded by the window (schedule-to-close).
+    Heartbeated, so a worker that dies mid-delivery is noticed in seconds."""
+    return StepPolicy(
+        start_to_close=timedelta(seconds=CALLBACK_ATTEMPT_S),
+        retry=RetryPolicy(
+            initial_interval=timedelta(seconds=CALLBACK_INITIAL_S),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=CALLBACK_MAX_INTERVAL_S),
+            maximum_attempts=0,  # the window bounds delivery, not a count
+            non_retryable_error_types=NON_RETRYABLE,
+        ),
+        schedule_to_close=timedelta(seconds=max(1, window_s)),
+    )

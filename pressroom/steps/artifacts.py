@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,10 @@ import numpy as np
 from pressroom.models import ArtifactFile, ArtifactSummary, EmbeddingInfo, MediaItem, Post
 from pressroom.publish import artifacts
 from pressroom.publish.artifacts import SearchEntry
-from pressroom.steps import Progress
-from pressroom.steps.describe import apply_descriptions
-from pressroom.steps.load import VectorStream
-from pressroom.storage.base import Store, sha256_file
-from pressroom.storage.workstore import WorkKeys, read_jsonl
+from pressroom.steps.env import RevisionTarget, StepEnv
+from pressroom.steps.load import VectorStream, download_parsed, download_vectors
+from pressroom.storage.base import sha256_file
+from pressroom.storage.workstore import read_jsonl
 
 ARTIFACT_FILES = (
     artifacts.POSTS_JSON,
@@ -86,133 +86,95 @@ def search_entries(
         )
 
 
-def _build(
-    out: Path,
-    posts_path: Path,
-    media_path: Path,
-    reports: Path,
-    *,
-    site: str,
-    revision_id: str,
-    embedding: EmbeddingInfo | None,
-    text: VectorStream | None,
-    images: VectorStream | None,
-    counts: dict[str, int],
-    created_at: str,
-    related: Mapping[str, list[dict[str, Any]]] | None = None,
-    output_key: str = "",
-    kind: str = "full",
-) -> list[ArtifactFile]:
+@dataclass(frozen=True)
+class BuildInput:
+    """`embedding` None: no vectors in search.json (a task without embeddings). `counts` and
+    `created_at` go into the manifest. `related` (post id -> related posts, read from the
+    database after the load) goes into posts.json; None (no database) leaves it out."""
+
+    target: RevisionTarget
+    embedding: EmbeddingInfo | None
+    text_batches: int
+    media_batches: int
+    counts: dict[str, int]
+    created_at: str
+    related: Mapping[str, list[dict[str, Any]]] | None = None
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """The local inputs of the build."""
+
+    posts: Path
+    media: Path
+    reports: Path
+    text: VectorStream | None
+    images: VectorStream | None
+
+
+def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
+    site, revision_id = req.target.site, req.target.revision_id
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_posts_json(
         out / artifacts.POSTS_JSON,
-        _posts(posts_path),
+        _posts(src.posts),
         revision_id=revision_id,
         site=site,
-        related=related,
+        related=req.related,
     )
     artifacts.write_media_json(
-        out / artifacts.MEDIA_JSON, _media(media_path), revision_id=revision_id, site=site
+        out / artifacts.MEDIA_JSON, _media(src.media), revision_id=revision_id, site=site
     )
     artifacts.write_errors_json(
         out / artifacts.ERRORS_JSON,
-        {name: _report_rows(reports / name) for _, name in _REPORTS},
+        {name: _report_rows(src.reports / name) for _, name in _REPORTS},
         revision_id=revision_id,
         site=site,
     )
+    embedding = req.embedding
     artifacts.write_search_json(
         out / artifacts.SEARCH_JSON,
-        search_entries(posts_path, media_path, text, images),
+        search_entries(src.posts, src.media, src.text, src.images),
         revision_id=revision_id,
         site=site,
-        **(
-            {
-                "provider": embedding.provider,
-                "model": embedding.model,
-                "dimensions": embedding.dimensions,
-                "version": embedding.version,
-            }
-            if embedding
-            else {}
-        ),
+        **(embedding.model_dump() if embedding else {}),
     )
     manifest = artifacts.build_manifest(
         out,
         ARTIFACT_FILES,
         site=site,
         revision_id=revision_id,
-        counts=counts,
+        counts=req.counts,
         embedding=embedding.model_dump() if embedding else {},
-        created_at=created_at,
-        output_key=output_key,
-        kind=kind,
+        created_at=req.created_at,
+        output_key=req.target.output_key,
+        kind=req.target.kind,
     )
     artifacts.write_manifest(out, manifest)
     return [
-        ArtifactFile(
-            name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name)
-        )
+        ArtifactFile(name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name))
         for name in (*ARTIFACT_FILES, artifacts.MANIFEST_JSON)
     ]
 
 
-async def build_artifacts(
-    store: Store,
-    keys: WorkKeys,
-    *,
-    site: str,
-    revision_id: str,
-    text_batches: int,
-    media_batches: int,
-    embedding: EmbeddingInfo | None,
-    counts: dict[str, int],
-    created_at: str,
-    scratch: Path,
-    progress: Progress,
-    related: Mapping[str, list[dict[str, Any]]] | None = None,
-    output_key: str = "",
-    kind: str = "full",
-) -> ArtifactSummary:
-    """Build the revision's JSON files. `related` (post id -> related posts, read from the
-    database after the load) goes into posts.json; None (no database, e.g. parse-only)
-    leaves the `related` key out."""
-    posts_path, media_path = scratch / "posts.jsonl", scratch / "media.jsonl"
-    await store.get_file(keys.posts, posts_path)
-    await store.get_file(keys.media, media_path)
-    await apply_descriptions(store, keys, media_batches, media_path, scratch)
-    reports = scratch / "reports"
+async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
+    """Build the revision's JSON files and put them in the work store."""
+    posts_path, media_path = await download_parsed(env, req.media_batches)
+    reports = env.scratch / "reports"
     reports.mkdir()
     for key_name, name in _REPORTS:
-        key = getattr(keys, key_name)
-        if await store.exists(key):
-            await store.get_file(key, reports / name)
+        key = getattr(env.keys, key_name)
+        if await env.store.exists(key):
+            await env.store.get_file(key, reports / name)
     text = images = None
-    if embedding is not None:
-        text = VectorStream(scratch, "text", text_batches)
-        images = VectorStream(scratch, "media", media_batches)
-        await text.download(store, keys)
-        await images.download(store, keys)
-    progress(1, 3, "writing JSON")
-    out = scratch / "out"
-    files = await asyncio.to_thread(
-        _build,
-        out,
-        posts_path,
-        media_path,
-        reports,
-        site=site,
-        revision_id=revision_id,
-        embedding=embedding,
-        text=text,
-        images=images,
-        counts=counts,
-        created_at=created_at,
-        related=related,
-        output_key=output_key,
-        kind=kind,
-    )
-    progress(2, 3, "uploading to the work store")
+    if req.embedding is not None:
+        text, images = await download_vectors(env, req.text_batches, req.media_batches)
+    env.progress(1, 3, "writing JSON")
+    out = env.scratch / "out"
+    src = _Sources(posts_path, media_path, reports, text, images)
+    files = await asyncio.to_thread(_build, req, src, out)
+    env.progress(2, 3, "uploading to the work store")
     for f in files:
-        await store.put_file(keys.artifact(f.name), out / f.name, "application/json")
-    progress(3, 3, "done")
+        await env.store.put_file(env.keys.artifact(f.name), out / f.name, "application/json")
+    env.progress(3, 3, "done")
     return ArtifactSummary(files=files)

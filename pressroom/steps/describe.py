@@ -17,11 +17,10 @@ from typing import Any
 
 from pressroom.embeddings.base import EmbeddingError
 from pressroom.embeddings.inputs import input_sha256, media_input
-from pressroom.embeddings.vision import DescriptionCache, ImageDescriber, UnsupportedImage
+from pressroom.embeddings.vision import ImageDescriber, UnsupportedImage
 from pressroom.models import MAX_INLINE_ERRORS, PostError
-from pressroom.steps import Progress
-from pressroom.storage.base import Store
-from pressroom.storage.workstore import WorkKeys, read_jsonl, write_jsonl
+from pressroom.steps.env import EmbedEnv, StepEnv
+from pressroom.storage.workstore import read_jsonl, write_jsonl
 
 
 @dataclass
@@ -33,14 +32,11 @@ class DescribeOutcome:
 
 
 async def describe_rows(
-    store: Store,
-    keys: WorkKeys,
-    rows: list[dict[str, Any]],
-    describer: ImageDescriber,
-    cache: DescriptionCache | None,
-    progress: Progress,
+    rows: list[dict[str, Any]], describer: ImageDescriber, env: EmbedEnv
 ) -> DescribeOutcome:
-    """Describe the batch's images and rewrite each row's `input` and `sha256` in place."""
+    """Describe the batch's images (through `env.descriptions`, the cache) and rewrite each
+    row's `input` and `sha256` in place."""
+    store, keys, cache = env.store, env.keys, env.descriptions
     mimes: dict[str, str] = {}
     for row in rows:
         if row.get("image_sha256"):
@@ -67,7 +63,7 @@ async def describe_rows(
                 await cache.put(sha, text)  # at once: a retry of this batch reuses it
             found[sha] = text
             done += 1
-            progress(done, len(todo), "describing images")
+            env.progress(done, len(todo), "describing images")
 
     # A TaskGroup cancels the other descriptions as soon as one fails.
     try:
@@ -81,6 +77,18 @@ async def describe_rows(
         raise (final or errors)[0] from None
 
     outcome = DescribeOutcome(described=done, reused=len(mimes) - len(todo))
+    _rewrite_inputs(rows, found, refused, outcome)
+    return outcome
+
+
+def _rewrite_inputs(
+    rows: list[dict[str, Any]],
+    found: dict[str, str],
+    refused: dict[str, str],
+    outcome: DescribeOutcome,
+) -> None:
+    """Each described row's input becomes description + alt texts + name; refused images
+    are listed in `outcome.undescribed`."""
     for row in rows:
         sha = row.get("image_sha256")
         if sha in refused:
@@ -92,7 +100,6 @@ async def describe_rows(
         text = media_input(row.get("alts", []), found[sha], row.get("name", ""))
         row["input"], row["sha256"] = text, input_sha256(text)
         outcome.descriptions[row["id"]] = found[sha]
-    return outcome
 
 
 def descriptions_jsonl(descriptions: dict[str, str]) -> bytes:
@@ -103,18 +110,16 @@ def descriptions_jsonl(descriptions: dict[str, str]) -> bytes:
     return "".join(f"{line}\n" for line in lines).encode("utf-8")
 
 
-async def apply_descriptions(
-    store: Store, keys: WorkKeys, media_batches: int, media_path: Path, scratch: Path
-) -> int:
+async def apply_descriptions(env: StepEnv, media_batches: int, media_path: Path) -> int:
     """Fold the media batches' descriptions into the local `media.jsonl` at `media_path`;
     returns how many items got one. Batches without a descriptions file are skipped."""
     descriptions: dict[str, str] = {}
     for batch in range(media_batches):
-        key = keys.descriptions("media", batch)
-        if not await store.exists(key):
+        key = env.keys.descriptions("media", batch)
+        if not await env.store.exists(key):
             continue
-        local = scratch / f"media-{batch:05d}.descriptions.jsonl"
-        await store.get_file(key, local)
+        local = env.scratch / f"media-{batch:05d}.descriptions.jsonl"
+        await env.store.get_file(key, local)
         descriptions.update((r["id"], r["description"]) for r in read_jsonl(local))
     if not descriptions:
         return 0

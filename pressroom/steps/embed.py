@@ -10,21 +10,25 @@ their image descriptions first (`steps.describe`).
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pressroom.embeddings.base import Embedder, batched
-from pressroom.embeddings.cache import EmbeddingCache
 from pressroom.embeddings.isolate import embed_isolating
-from pressroom.embeddings.vision import DescriptionCache, ImageDescriber
 from pressroom.models import MAX_INLINE_ERRORS, EmbeddingInfo, EmbedSummary, PostError
 from pressroom.runtime.faults import fault_point
-from pressroom.steps import Progress
 from pressroom.steps.describe import describe_rows, descriptions_jsonl
 from pressroom.steps.embed_gate import provider_gate
-from pressroom.storage.base import Store
-from pressroom.storage.workstore import WorkKeys, read_jsonl, vectors_to_bytes
+from pressroom.steps.env import EmbedEnv
+from pressroom.storage.workstore import read_jsonl, vectors_to_bytes
+
+
+@dataclass(frozen=True)
+class EmbedInput:
+    kind: str  # "text" | "media"
+    batch: int
 
 
 def embedding_info(embedder: Embedder) -> EmbeddingInfo:
@@ -36,38 +40,49 @@ def embedding_info(embedder: Embedder) -> EmbeddingInfo:
     )
 
 
-async def embed_batch(
-    store: Store,
-    keys: WorkKeys,
-    kind: str,
-    batch: int,
-    embedder: Embedder,
-    cache: EmbeddingCache | None,
-    scratch: Path,
-    progress: Progress,
-    describer: ImageDescriber | None = None,
-    descriptions: DescriptionCache | None = None,
-) -> EmbedSummary:
-    path = scratch / f"{kind}-{batch:05d}.jsonl"
-    await store.get_file(keys.embed_inputs(kind, batch), path)
+async def embed_batch(req: EmbedInput, env: EmbedEnv) -> EmbedSummary:
+    kind, batch = req.kind, req.batch
+    path = env.scratch / f"{kind}-{batch:05d}.jsonl"
+    await env.store.get_file(env.keys.embed_inputs(kind, batch), path)
     rows = list(read_jsonl(path))
     described = None
-    if kind == "media" and describer is not None:
+    if kind == "media" and env.describer is not None:
         # Descriptions change the inputs (and their hashes) before the cache is consulted.
-        described = await describe_rows(store, keys, rows, describer, descriptions, progress)
-        await store.put_bytes(
-            keys.descriptions(kind, batch), descriptions_jsonl(described.descriptions)
+        described = await describe_rows(rows, env.describer, env)
+        await env.store.put_bytes(
+            env.keys.descriptions(kind, batch), descriptions_jsonl(described.descriptions)
         )
-    shas = [r["sha256"] for r in rows]
-    found = await cache.get(sorted(set(shas))) if cache else {}
-
+    found = await env.cache.get(sorted({r["sha256"] for r in rows})) if env.cache else {}
     # Identical inputs within a batch are embedded once.
     missing: dict[str, str] = {}
     for row in rows:
         if row["sha256"] not in found:
             missing.setdefault(row["sha256"], row["input"])
     todo = list(missing.items())
-    refused: dict[str, str] = {}  # input sha256 -> why the provider refused it
+    refused = await _embed_missing(req, env, todo, found)
+    failed = await _store_vectors(req, env, rows, found, refused)
+    return EmbedSummary(
+        kind=kind,
+        batch=batch,
+        inputs=len(rows),
+        computed=len(todo) - len(refused),
+        reused=len(rows) - len(todo),
+        embedding=embedding_info(env.embedder),
+        failed=len(failed),
+        failures=failed[:MAX_INLINE_ERRORS],
+        described=described.described if described else 0,
+        descriptions_reused=described.reused if described else 0,
+        undescribed=described.undescribed if described else [],
+    )
+
+
+async def _embed_missing(
+    req: EmbedInput, env: EmbedEnv, todo: list[tuple[str, str]], found: dict[str, np.ndarray]
+) -> dict[str, str]:
+    """Embed the (sha256, input) pairs into `found` (and the cache); returns the inputs the
+    provider refused, sha256 -> why."""
+    embedder, cache = env.embedder, env.cache
+    refused: dict[str, str] = {}
     done = 0
     # One provider request per chunk, so each request's vectors reach the cache before the
     # next request can fail.
@@ -89,35 +104,34 @@ async def embed_batch(
             failures = await embed_isolating(embedder, [text for _, text in chunk], keep)
         refused.update((chunk[i][0], reason) for i, reason in failures.items())
         done += len(chunk)
-        progress(done, len(todo), f"{kind} batch {batch}")
-        await fault_point(f"embed-{kind}:batch-{batch}:after-request-{number}")
+        env.progress(done, len(todo), f"{req.kind} batch {req.batch}")
+        await fault_point(f"embed-{req.kind}:batch-{req.batch}:after-request-{number}")
+    return refused
 
+
+async def _store_vectors(
+    req: EmbedInput,
+    env: EmbedEnv,
+    rows: list[dict[str, Any]],
+    found: dict[str, np.ndarray],
+    refused: dict[str, str],
+) -> list[PostError]:
+    """The batch's `.npy` (and its refused inputs) to the work store; returns the refusals."""
     # A refused input's row stays NaN: the load and artifact steps store it without a vector.
-    matrix = np.full((len(rows), embedder.dimensions), np.nan, dtype=np.float32)
-    for i, sha in enumerate(shas):
-        if sha in found:
-            matrix[i] = found[sha]
+    matrix = np.full((len(rows), env.embedder.dimensions), np.nan, dtype=np.float32)
+    for i, row in enumerate(rows):
+        if row["sha256"] in found:
+            matrix[i] = found[row["sha256"]]
     failed = [
         PostError(path=row["id"], reason=refused[row["sha256"]])
         for row in rows
         if row["sha256"] in refused
     ]
+    keys = env.keys
     if failed:
-        await store.put_bytes(
-            keys.embed_failures(kind, batch),
+        await env.store.put_bytes(
+            keys.embed_failures(req.kind, req.batch),
             "".join(f"{e.model_dump_json()}\n" for e in failed).encode("utf-8"),
         )
-    await store.put_bytes(keys.vectors(kind, batch), vectors_to_bytes(matrix))
-    return EmbedSummary(
-        kind=kind,
-        batch=batch,
-        inputs=len(rows),
-        computed=len(todo) - len(refused),
-        reused=len(rows) - len(todo),
-        embedding=embedding_info(embedder),
-        failed=len(failed),
-        failures=failed[:MAX_INLINE_ERRORS],
-        described=described.described if described else 0,
-        descriptions_reused=described.reused if described else 0,
-        undescribed=described.undescribed if described else [],
-    )
+    await env.store.put_bytes(keys.vectors(req.kind, req.batch), vectors_to_bytes(matrix))
+    return failed

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
-
-import aiohttp
 
 from pressroom.content.media import is_image_path
 from pressroom.content.posts import is_post_path
@@ -31,9 +30,19 @@ from pressroom.sources import (
     materialize_source_async,
     printable_path,
 )
-from pressroom.steps import Progress
-from pressroom.storage.base import Store
-from pressroom.storage.workstore import WorkKeys, write_jsonl
+from pressroom.steps.env import StepEnv
+from pressroom.storage.workstore import write_jsonl
+
+
+@dataclass(frozen=True)
+class FetchInput:
+    """`options` is the source policy (roots, buckets, network allowlist, time limit);
+    `client_revision` the client's revision id (None: the content hash)."""
+
+    repo_url: str
+    limits: SourceLimits
+    client_revision: str | None = None
+    options: FetchOptions | None = None
 
 
 def _snapshot(root: Path, files: list[SourceFile], dest: Path) -> None:
@@ -47,24 +56,13 @@ def _snapshot(root: Path, files: list[SourceFile], dest: Path) -> None:
                 tar.addfile(info, fh)
 
 
-async def fetch_source(
-    store: Store,
-    keys: WorkKeys,
-    repo_url: str,
-    limits: SourceLimits,
-    scratch: Path,
-    client_revision: str | None,
-    progress: Progress,
-    *,
-    options: FetchOptions | None = None,
-    http: aiohttp.ClientSession | None = None,
-) -> SourceSummary:
-    """`options` is the source policy (roots, buckets, network allowlist, time limit) and
-    `http` the guarded session remote archives are downloaded with (see pressroom.fetchers)."""
+async def fetch_source(req: FetchInput, env: StepEnv) -> SourceSummary:
+    """Remote archives are downloaded with `env.http` (the guarded session)."""
+    progress, scratch = env.progress, env.scratch
     progress(0, 3, "materialising source")
     problems: list[PostError] = []
     root = await materialize_source_async(
-        repo_url, scratch / "src", limits, options, http, problems=problems
+        req.repo_url, scratch / "src", req.limits, req.options, env.http, problems=problems
     )
     files = await asyncio.to_thread(list_source_files, root)
     wanted = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
@@ -81,17 +79,16 @@ async def fetch_source(
     await asyncio.to_thread(
         write_jsonl, problems_path, (p.model_dump(mode="json") for p in problems)
     )
-    await store.put_file(keys.fetch_errors, problems_path, "application/x-ndjson")
+    await env.store.put_file(env.keys.fetch_errors, problems_path, "application/x-ndjson")
     progress(1, 3, f"{len(relevant)} files to snapshot")
     content_id = compute_revision_id(relevant)
-    revision_id = client_revision or content_id
     tar_path = scratch / "source.tar"
     await asyncio.to_thread(_snapshot, root, relevant, tar_path)
     progress(2, 3, "uploading snapshot")
-    await store.put_file(keys.source, tar_path, "application/x-tar")
+    await env.store.put_file(env.keys.source, tar_path, "application/x-tar")
     progress(3, 3, "done")
     return SourceSummary(
-        revision_id=revision_id,
+        revision_id=req.client_revision or content_id,
         content_id=content_id,
         files=len(relevant),
         bytes=sum(f.size for f in relevant),

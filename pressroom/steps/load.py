@@ -8,8 +8,8 @@ one transaction in `database.load_revision`: a retry replaces, never duplicates.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,16 +17,15 @@ import asyncpg
 import numpy as np
 
 from pressroom.content.thumbnails import thumbnails_from_snapshot
-from pressroom.db import database
-from pressroom.db.database import MediaRow, SectionRow
+from pressroom.db import revisions
+from pressroom.db.rows import MediaRow, SectionRow
 from pressroom.db.thumbnails import store_thumbnails
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
 from pressroom.search.language import post_ts_config
-from pressroom.steps import Progress
 from pressroom.steps.describe import apply_descriptions
-from pressroom.storage.base import Store
-from pressroom.storage.workstore import WorkKeys, read_jsonl, vectors_from_bytes
+from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
+from pressroom.storage.workstore import read_jsonl, vectors_from_bytes
 
 T = TypeVar("T")
 
@@ -46,11 +45,11 @@ class VectorStream:
             self.scratch / f"{self.kind}-{batch:05d}.npy",
         )
 
-    async def download(self, store: Store, keys: WorkKeys) -> None:
+    async def download(self, env: StepEnv) -> None:
         for batch in range(self.batches):
             inputs, vectors = self.paths(batch)
-            await store.get_file(keys.embed_inputs(self.kind, batch), inputs)
-            await store.get_file(keys.vectors(self.kind, batch), vectors)
+            await env.store.get_file(env.keys.embed_inputs(self.kind, batch), inputs)
+            await env.store.get_file(env.keys.vectors(self.kind, batch), vectors)
 
     def __iter__(self) -> Iterator[tuple[str, str, np.ndarray | None]]:
         for batch in range(self.batches):
@@ -90,24 +89,37 @@ def section_rows(
             )
 
 
+async def download_parsed(env: StepEnv, media_batches: int) -> tuple[Path, Path]:
+    """The parse step's posts and media, local, with image descriptions folded in."""
+    posts, media = env.scratch / "posts.jsonl", env.scratch / "media.jsonl"
+    await env.store.get_file(env.keys.posts, posts)
+    await env.store.get_file(env.keys.media, media)
+    await apply_descriptions(env, media_batches, media)
+    return posts, media
+
+
+async def download_vectors(
+    env: StepEnv, text_batches: int, media_batches: int
+) -> tuple[VectorStream, VectorStream]:
+    """The embed steps' inputs and vectors, local: (text, media)."""
+    text = VectorStream(env.scratch, "text", text_batches)
+    images = VectorStream(env.scratch, "media", media_batches)
+    await text.download(env)
+    await images.download(env)
+    return text, images
+
+
 async def load_thumbnails(
-    store: Store,
-    keys: WorkKeys,
-    conn: asyncpg.Connection,
-    *,
-    site: str,
-    revision_id: str,
-    media_path: Path,
-    scratch: Path,
+    env: StepEnv, conn: asyncpg.Connection, target: RevisionTarget, media_path: Path
 ) -> int:
     """Search-result previews of the revision's images, from the fetch step's snapshot."""
     paths = {m["path"] for m in read_jsonl(media_path)}
     if not paths:
         return 0
-    tar_path = scratch / "source.tar"
-    await store.get_file(keys.source, tar_path)
+    tar_path = env.scratch / "source.tar"
+    await env.store.get_file(env.keys.source, tar_path)
     thumbs = await asyncio.to_thread(lambda: list(thumbnails_from_snapshot(tar_path, paths)))
-    return await store_thumbnails(conn, site, revision_id, thumbs)
+    return await store_thumbnails(conn, target.site, target.revision_id, thumbs)
 
 
 async def _after_fault_point(rows: Iterable[T], point: str) -> AsyncIterator[T]:
@@ -126,70 +138,61 @@ def media_rows(media_path: Path, vectors: VectorStream) -> Iterator[MediaRow]:
         yield MediaRow.from_item(item, embedding=vector)
 
 
-async def load_database(
-    store: Store,
-    keys: WorkKeys,
-    pool: asyncpg.Pool,
-    *,
-    site: str,
-    revision_id: str,
-    job_id: str,
-    text_batches: int,
-    media_batches: int,
-    embedding: EmbeddingInfo,
-    scratch: Path,
-    progress: Progress,
-    switch: bool = True,
-    requested_at: datetime | None = None,
-    repo_url: str | None = None,
-    dist_folder: str | None = None,
-    keep: int | None = None,
-    before_commit: Callable[[], Awaitable[None]] | None = None,
-    default_lang: str = "english",
-    output_key: str | None = None,
-) -> LoadSummary:
-    """Load the revision (see `database.load_revision_outcome` for `switch`, `requested_at`
-    and `before_commit`). A revision superseded by a later job's current one loads nothing
-    and says so; with `switch` and `keep`, older revisions are pruned after the switch."""
-    posts_path, media_path = scratch / "posts.jsonl", scratch / "media.jsonl"
-    await store.get_file(keys.posts, posts_path)
-    await store.get_file(keys.media, media_path)
-    await apply_descriptions(store, keys, media_batches, media_path, scratch)
-    text = VectorStream(scratch, "text", text_batches)
-    images = VectorStream(scratch, "media", media_batches)
-    await text.download(store, keys)
-    await images.download(store, keys)
-    progress(1, 2, "loading")
+@dataclass(frozen=True)
+class LoadInput:
+    """`switch` False: the revision is loaded but not made current (the switch step does
+    that after publishing); with `switch` and `keep`, older revisions are pruned to `keep`.
+    `repo_url` is recorded with the revision; `default_lang` stems posts that name no
+    language."""
+
+    target: RevisionTarget
+    embedding: EmbeddingInfo
+    text_batches: int
+    media_batches: int
+    switch: bool = True
+    repo_url: str | None = None
+    keep: int | None = None
+    default_lang: str = "english"
+
+
+async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
+    """Load the revision in one transaction (`revisions.load_revision`; `env.before_commit`
+    runs last inside it). A revision superseded by a later job's current one loads nothing
+    and says so."""
+    target = req.target
+    posts_path, media_path = await download_parsed(env, req.media_batches)
+    text, images = await download_vectors(env, req.text_batches, req.media_batches)
+    env.progress(1, 2, "loading")
     sections: Iterable[SectionRow] | AsyncIterator[SectionRow] = section_rows(
-        posts_path, text, default_lang
+        posts_path, text, req.default_lang
     )
     if is_armed(MID_COPY):
         sections = _after_fault_point(sections, MID_COPY)
-    async with pool.acquire() as conn:
+    load = revisions.RevisionLoad(
+        site=target.site,
+        revision_id=target.revision_id,
+        job_id=target.job_id,
+        provider=req.embedding.provider,
+        model=req.embedding.model,
+        dimensions=req.embedding.dimensions,
+        posts=(Post.model_validate(p) for p in read_jsonl(posts_path)),
+        sections=sections,
+        media=media_rows(media_path, images),
+        switch=req.switch,
+        requested_at=target.requested_at,
+        repo_url=req.repo_url,
+        dist_folder=target.dist_folder,
+        output_key=target.output_key or None,
+        before_commit=env.before_commit,
+    )
+    async with env.pool.acquire() as conn:
         try:
-            outcome = await database.load_revision_outcome(
-                conn,
-                site=site,
-                revision_id=revision_id,
-                job_id=job_id,
-                posts=(Post.model_validate(p) for p in read_jsonl(posts_path)),
-                sections=sections,
-                media=media_rows(media_path, images),
-                provider=embedding.provider,
-                model=embedding.model,
-                dimensions=embedding.dimensions,
-                switch=switch,
-                requested_at=requested_at,
-                repo_url=repo_url,
-                dist_folder=dist_folder,
-                before_commit=before_commit,
-                output_key=output_key,
-            )
-        except database.RevisionSuperseded as exc:
-            progress(2, 2, "superseded")
+            outcome = await revisions.load_revision(conn, load)
+        except revisions.RevisionSuperseded as exc:
+            env.progress(2, 2, "superseded")
             return LoadSummary(
-                site=site,
-                revision_id=revision_id,
+                site=target.site,
+                revision_id=target.revision_id,
                 posts=0,
                 sections=0,
                 media=0,
@@ -197,23 +200,15 @@ async def load_database(
                 switched=False,
                 superseded=True,
             )
-        await load_thumbnails(
-            store,
-            keys,
-            conn,
-            site=site,
-            revision_id=revision_id,
-            media_path=media_path,
-            scratch=scratch,
-        )
+        await load_thumbnails(env, conn, target, media_path)
         pruned: list[str] = []
-        if switch and keep:
-            pruned = await database.prune_revisions(conn, site, keep=keep)
+        if req.switch and req.keep:
+            pruned = await revisions.prune_revisions(conn, target.site, keep=req.keep)
     await fault_point("load-database:after-commit")
-    progress(2, 2, "committed")
+    env.progress(2, 2, "committed")
     return LoadSummary(
-        site=site,
-        revision_id=revision_id,
+        site=target.site,
+        revision_id=target.revision_id,
         **outcome.counts,
         previous_revision=outcome.previous_revision,
         changes=outcome.changes,

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +28,28 @@ from pressroom.content.posts import is_post_path, unique_post_paths
 from pressroom.content.sanitize import HtmlPolicy
 from pressroom.embeddings.inputs import input_sha256, media_input
 from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError, inline_errors
-from pressroom.steps import Progress
-from pressroom.steps.parse_part import PartSummary, Snapshot, parse_one, part_path
+from pressroom.steps.env import StepEnv
+from pressroom.steps.parse_part import (
+    PartSummary,
+    PostOptions,
+    Snapshot,
+    json_line,
+    parse_one,
+    part_path,
+)
 from pressroom.steps.parse_pool import parse_parts
-from pressroom.storage.base import Store
 from pressroom.storage.workstore import WorkKeys, read_jsonl, read_post_errors, write_jsonl
 
 # From this many posts the parse also runs in child processes (PARSE_PROCESSES in all, this
 # one included): below it, starting one (~0.3 s) costs more than the second core saves.
 PROCESS_POOL_MIN_POSTS = 2000
 
-__all__ = ["html_policy_for", "parse_one", "parse_source"]
+__all__ = ["ParseInput", "html_policy_for", "parse_one", "parse_source"]
 
 
 def html_policy_for(settings: Settings) -> HtmlPolicy:
     """The HTML policy of SANITIZE_HTML and IFRAME_HOSTS."""
-    return HtmlPolicy(
-        sanitize=settings.sanitize_html, iframe_hosts=tuple(settings.iframe_hosts)
-    )
+    return HtmlPolicy(sanitize=settings.sanitize_html, iframe_hosts=tuple(settings.iframe_hosts))
 
 
 def _media_inputs(media: list[MediaItem]) -> Iterator[dict[str, Any]]:
@@ -65,29 +70,6 @@ def _media_inputs(media: list[MediaItem]) -> Iterator[dict[str, Any]]:
         }
 
 
-def _write_batches(
-    scratch: Path, keys: WorkKeys, kind: str, rows: Iterator[dict[str, Any]], size: int
-) -> list[tuple[str, Path]]:
-    """Split embedding inputs into batch files of `size` rows; returns (key, path) pairs."""
-    out: list[tuple[str, Path]] = []
-    batch: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        index = len(out)
-        path = scratch / "embed" / f"{kind}-{index:05d}.jsonl"
-        write_jsonl(path, batch)
-        out.append((keys.embed_inputs(kind, index), path))
-
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            flush()
-            batch = []
-    if batch:
-        flush()
-    return out
-
-
 def _concat(parts: list[Path], dest: Path) -> None:
     with dest.open("wb") as out:
         for part in parts:
@@ -95,10 +77,21 @@ def _concat(parts: list[Path], dest: Path) -> None:
                 shutil.copyfileobj(src, out, 1 << 20)
 
 
-def _split_lines(
-    scratch: Path, keys: WorkKeys, kind: str, parts: list[Path], size: int
+def _lines_of(parts: list[Path]) -> Iterator[bytes]:
+    for part in parts:
+        with part.open("rb") as fh:
+            yield from fh
+
+
+def _json_lines(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    return (json_line(row).encode() for row in rows)
+
+
+def _batch_files(
+    scratch: Path, keys: WorkKeys, kind: str, lines: Iterable[bytes], size: int
 ) -> list[tuple[str, Path]]:
-    """Re-cut the parts' JSON lines into batch files of `size` lines, without parsing them."""
+    """Cut embedding inputs (JSON lines) into batch files of `size` lines, without parsing
+    them; returns (work store key, local path) pairs."""
     out: list[tuple[str, Path]] = []
     (scratch / "embed").mkdir(parents=True, exist_ok=True)
     batch: list[bytes] = []
@@ -108,13 +101,11 @@ def _split_lines(
         path.write_bytes(b"".join(batch))
         out.append((keys.embed_inputs(kind, len(out)), path))
 
-    for part in parts:
-        with part.open("rb") as fh:
-            for line in fh:
-                batch.append(line)
-                if len(batch) >= size:
-                    flush()
-                    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            flush()
+            batch = []
     if batch:
         flush()
     return out
@@ -134,124 +125,63 @@ def _media(snapshot: Snapshot, image_paths: list[str], refs: list[Path]) -> list
     return list(media.values())
 
 
-async def parse_source(
-    store: Store,
-    keys: WorkKeys,
-    scratch: Path,
-    *,
-    include_drafts: bool,
-    batch_size: int,
-    progress: Progress,
-    max_post_bytes: int | None = None,
-    keep_images: bool = False,
-    processes: int = 1,
-    html_policy: HtmlPolicy | None = None,
-) -> ParseSummary:
-    """Parse the snapshot, streaming: posts go to disk as they are parsed, never all in memory.
+@dataclass(frozen=True)
+class ParseInput:
+    """`batch_size` embedding inputs per batch file; `keep_images` copies each image to the
+    work store for the describer; `processes` > 1 parses a large snapshot (at least
+    PROCESS_POOL_MIN_POSTS posts) in that many slices, one here and the others in child
+    processes (parse_pool). `html_policy` None: the policy of the environment's settings
+    (SANITIZE_HTML, IFRAME_HOSTS); a caller holding Settings passes `html_policy_for`."""
 
-    With `processes` > 1 and at least PROCESS_POOL_MIN_POSTS posts, the posts are parsed in
-    that many slices, one here and the others in child processes (parse_pool).
-    `html_policy` None: the policy of the environment's settings (SANITIZE_HTML,
-    IFRAME_HOSTS); a caller holding the worker's Settings passes `html_policy_for(settings)`.
-    """
-    if html_policy is None:
-        html_policy = html_policy_for(Settings())
-    tar_path = scratch / "source.tar"
-    await store.get_file(keys.source, tar_path)
-    fetch_errors = await read_post_errors(store, keys.fetch_errors, scratch / "fetch-errors")
+    batch_size: int
+    include_drafts: bool = False
+    max_post_bytes: int | None = None
+    keep_images: bool = False
+    processes: int = 1
+    html_policy: HtmlPolicy | None = None
+
+    def post_options(self) -> PostOptions:
+        policy = self.html_policy or html_policy_for(Settings())
+        return PostOptions(self.include_drafts, self.max_post_bytes, policy)
+
+
+async def parse_source(req: ParseInput, env: StepEnv) -> ParseSummary:
+    """Parse the snapshot, streaming: posts go to disk as they are parsed, never all in memory."""
+    options = req.post_options()
+    tar_path = env.scratch / "source.tar"
+    await env.store.get_file(env.keys.source, tar_path)
+    fetch_errors = await read_post_errors(
+        env.store, env.keys.fetch_errors, env.scratch / "fetch-errors"
+    )
     with Snapshot(tar_path) as snapshot:
-        return await _parse_snapshot(
-            store,
-            keys,
-            scratch,
+        names = snapshot.names()
+        post_paths, duplicate_posts = unique_post_paths(n for n in names if is_post_path(n))
+        image_paths, duplicate_media = unique_media_paths(n for n in names if is_image_path(n))
+        # Errors found before parsing, in the order the full list gives them.
+        early = [*fetch_errors, *duplicate_posts, *duplicate_media]
+        parts_dir = env.scratch / "parts"
+        processes = req.processes if len(post_paths) >= PROCESS_POOL_MIN_POSTS else 1
+        parts = await parse_parts(
             snapshot,
             tar_path,
-            include_drafts=include_drafts,
-            batch_size=batch_size,
-            progress=progress,
-            max_post_bytes=max_post_bytes,
-            keep_images=keep_images,
+            post_paths,
+            parts_dir,
+            options,
             processes=processes,
-            html_policy=html_policy,
-            fetch_errors=fetch_errors,
+            progress=env.progress,
         )
-
-
-async def _parse_snapshot(
-    store: Store,
-    keys: WorkKeys,
-    scratch: Path,
-    snapshot: Snapshot,
-    tar_path: Path,
-    *,
-    include_drafts: bool,
-    batch_size: int,
-    progress: Progress,
-    max_post_bytes: int | None,
-    keep_images: bool,
-    processes: int,
-    html_policy: HtmlPolicy,
-    fetch_errors: list[PostError],
-) -> ParseSummary:
-    names = snapshot.names()
-    post_paths, duplicate_posts = unique_post_paths(n for n in names if is_post_path(n))
-    image_paths, duplicate_media = unique_media_paths(n for n in names if is_image_path(n))
-    # Errors found before parsing, in the order the full list gives them.
-    early = [*fetch_errors, *duplicate_posts, *duplicate_media]
-
-    parts_dir = scratch / "parts"
-    options: dict[str, Any] = {
-        "include_drafts": include_drafts,
-        "max_post_bytes": max_post_bytes,
-        "progress": progress,
-        "html_policy": html_policy,
-    }
-    parts = await parse_parts(
-        snapshot,
-        tar_path,
-        post_paths,
-        parts_dir,
-        processes=processes if len(post_paths) >= PROCESS_POOL_MIN_POSTS else 1,
-        **options,
-    )
-    summary = PartSummary()
-    for part in parts:
-        summary.merge(part)
-
-    def files(kind: str) -> list[Path]:
-        return [part_path(parts_dir, kind, k) for k in range(len(parts))]
-
-    media_items = await asyncio.to_thread(_media, snapshot, image_paths, files("refs"))
-    progress(len(post_paths), len(post_paths), "writing parsed data")
-
-    def write_all() -> tuple[list[tuple[str, Path]], int, int]:
-        written = [
-            (keys.posts, scratch / "posts.jsonl"),
-            (keys.media, scratch / "media.jsonl"),
-            (keys.errors, scratch / "errors.jsonl"),
-            (keys.warnings, scratch / "warnings.jsonl"),
-            (keys.skipped, scratch / "skipped.jsonl"),
-        ]
-        _concat(files("posts"), written[0][1])
-        write_jsonl(written[1][1], (m.model_dump(mode="json") for m in media_items))
-        early_path = scratch / "early-errors.jsonl"
-        write_jsonl(early_path, (e.model_dump(mode="json") for e in early))
-        _concat([early_path, *files("errors")], written[2][1])
-        _concat(files("warnings"), written[3][1])
-        _concat(files("skipped"), written[4][1])
-        text = _split_lines(scratch, keys, "text", files("inputs"), batch_size)
-        media = _write_batches(scratch, keys, "media", _media_inputs(media_items), batch_size)
-        return written + text + media, len(text), len(media)
-
-    written, text_batches, media_batches = await asyncio.to_thread(write_all)
-    for key, path in written:
-        await store.put_file(key, path, "application/x-ndjson")
-    if keep_images:
-        # The embed-images step describes images from these copies (one per content hash).
-        for item in {m.sha256: m for m in media_items}.values():
-            data = await asyncio.to_thread(snapshot.read, item.path)
-            await store.put_bytes(keys.image(item.sha256), data, item.mime)
-
+        summary = PartSummary()
+        for part in parts:
+            summary.merge(part)
+        part_files = _PartFiles(parts_dir, len(parts))
+        media_items = await asyncio.to_thread(_media, snapshot, image_paths, part_files.of("refs"))
+        env.progress(len(post_paths), len(post_paths), "writing parsed data")
+        text_batches, media_batches = await _write_outputs(req, env, part_files, early, media_items)
+        if req.keep_images:
+            # The embed-images step describes images from these copies (one per content hash).
+            for item in {m.sha256: m for m in media_items}.values():
+                data = await asyncio.to_thread(snapshot.read, item.path)
+                await env.store.put_bytes(env.keys.image(item.sha256), data, item.mime)
     return ParseSummary(
         posts=summary.posts,
         sections=summary.sections,
@@ -265,3 +195,49 @@ async def _parse_snapshot(
         text_batches=text_batches,
         media_batches=media_batches,
     )
+
+
+@dataclass(frozen=True)
+class _PartFiles:
+    out: Path
+    parts: int
+
+    def of(self, kind: str) -> list[Path]:
+        return [part_path(self.out, kind, k) for k in range(self.parts)]
+
+
+async def _write_outputs(
+    req: ParseInput,
+    env: StepEnv,
+    parts: _PartFiles,
+    early: list[PostError],
+    media_items: list[MediaItem],
+) -> tuple[int, int]:
+    """Concatenate the parts into the work store's files and cut the embedding inputs into
+    batches; returns (text batches, media batches)."""
+    scratch, keys = env.scratch, env.keys
+
+    def write_all() -> tuple[list[tuple[str, Path]], int, int]:
+        written = [
+            (keys.posts, scratch / "posts.jsonl"),
+            (keys.media, scratch / "media.jsonl"),
+            (keys.errors, scratch / "errors.jsonl"),
+            (keys.warnings, scratch / "warnings.jsonl"),
+            (keys.skipped, scratch / "skipped.jsonl"),
+        ]
+        _concat(parts.of("posts"), written[0][1])
+        write_jsonl(written[1][1], (m.model_dump(mode="json") for m in media_items))
+        early_path = scratch / "early-errors.jsonl"
+        write_jsonl(early_path, (e.model_dump(mode="json") for e in early))
+        _concat([early_path, *parts.of("errors")], written[2][1])
+        _concat(parts.of("warnings"), written[3][1])
+        _concat(parts.of("skipped"), written[4][1])
+        size = req.batch_size
+        text = _batch_files(scratch, keys, "text", _lines_of(parts.of("inputs")), size)
+        media = _batch_files(scratch, keys, "media", _json_lines(_media_inputs(media_items)), size)
+        return written + text + media, len(text), len(media)
+
+    written, text_batches, media_batches = await asyncio.to_thread(write_all)
+    for key, path in written:
+        await env.store.put_file(key, path, "application/x-ndjson")
+    return text_batches, media_batches

@@ -45,7 +45,7 @@ def part_path(out: Path, kind: str, part: int) -> Path:
     return out / f"{kind}-{part:03d}.jsonl"
 
 
-def _line(row: Any) -> str:
+def json_line(row: Any) -> str:
     # The work store's JSON-lines format (workstore.write_jsonl).
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
 
@@ -141,6 +141,32 @@ def parse_one(
     )
 
 
+@dataclass(frozen=True)
+class PostOptions:
+    """How each post is parsed: drafts kept or skipped, the size cap, the HTML policy."""
+
+    include_drafts: bool = False
+    max_post_bytes: int | None = None  # None: no cap
+    html_policy: HtmlPolicy = field(default_factory=HtmlPolicy)
+
+    def argv(self) -> list[str]:
+        """These options as a child process's arguments (`main`)."""
+        args = ["--include-drafts"] if self.include_drafts else []
+        if self.max_post_bytes is not None:
+            args += ["--max-post-bytes", str(self.max_post_bytes)]
+        if not self.html_policy.sanitize:
+            args.append("--no-sanitize")
+        return [*args, "--iframe-hosts", ",".join(self.html_policy.iframe_hosts)]
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> PostOptions:
+        policy = HtmlPolicy(sanitize=not args.no_sanitize)
+        if args.iframe_hosts is not None:
+            hosts = tuple(h for h in args.iframe_hosts.split(",") if h)
+            policy = HtmlPolicy(sanitize=policy.sanitize, iframe_hosts=hosts)
+        return cls(args.include_drafts, args.max_post_bytes, policy)
+
+
 def _inline(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """The leading rows within the inline budget (models.inline_errors: count and bytes)."""
     return [e.model_dump() for e in inline_errors(PostError(**row) for row in rows)]
@@ -182,19 +208,9 @@ class PartSummary:
 class PartWriter:
     """Parses posts and appends them to this part's files; `close()` returns the counts."""
 
-    def __init__(
-        self,
-        snapshot: Snapshot,
-        out: Path,
-        part: int,
-        *,
-        include_drafts: bool,
-        max_post_bytes: int | None,
-        html_policy: HtmlPolicy | None = None,
-    ) -> None:
+    def __init__(self, snapshot: Snapshot, out: Path, part: int, options: PostOptions) -> None:
         self.snapshot, self.known = snapshot, frozenset(snapshot.index)
-        self.include_drafts, self.max_post_bytes = include_drafts, max_post_bytes
-        self.html_policy = html_policy or HtmlPolicy()
+        self.options = options
         self.summary = PartSummary()
         out.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, IO[str]] = {
@@ -203,7 +219,7 @@ class PartWriter:
         }
 
     def _report(self, kind: str, row: PostError) -> None:
-        self._files[kind].write(_line(row.model_dump(mode="json")))
+        self._files[kind].write(json_line(row.model_dump(mode="json")))
         self.summary.note(kind, row)
 
     def parse(self, paths: list[str]) -> None:
@@ -215,15 +231,15 @@ class PartWriter:
                 functools.partial(self.snapshot.size, rel_path),
                 functools.partial(self.snapshot.read, rel_path),
                 self.known,
-                self.max_post_bytes,
-                html_policy=self.html_policy,
+                self.options.max_post_bytes,
+                html_policy=self.options.html_policy,
                 warnings=cut,
             )
             if isinstance(outcome, PostError):
                 summary.error_count += 1
                 self._report("errors", outcome)
                 continue
-            if outcome.draft and not self.include_drafts:
+            if outcome.draft and not self.options.include_drafts:
                 summary.drafts += 1
                 self._report(
                     "skipped", PostError(path=rel_path, reason="draft (INCLUDE_DRAFTS=false)")
@@ -234,14 +250,14 @@ class PartWriter:
                 self._report("warnings", PostError(path=rel_path, reason="; ".join(cut)))
             summary.posts += 1
             summary.sections += len(outcome.sections)
-            files["posts"].write(_line(outcome.model_dump(mode="json")))
+            files["posts"].write(json_line(outcome.model_dump(mode="json")))
             for section in outcome.sections:
                 text = section_input(outcome.title, section.heading, section.text)
                 row = {"id": section.id, "sha256": input_sha256(text), "input": text}
-                files["inputs"].write(_line(row))
+                files["inputs"].write(json_line(row))
             for image in outcome.images:
                 if image.path is not None:
-                    files["refs"].write(_line([outcome.id, image.path, image.alt]))
+                    files["refs"].write(json_line([outcome.id, image.path, image.alt]))
 
     def close(self) -> PartSummary:
         for fh in self._files.values():
@@ -270,19 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sanitize", action="store_true", help="keep post HTML verbatim")
     parser.add_argument("--iframe-hosts", help="comma-separated; default: the built-in list")
     args = parser.parse_args(argv)
-    policy = HtmlPolicy(sanitize=not args.no_sanitize)
-    if args.iframe_hosts is not None:
-        hosts = tuple(h for h in args.iframe_hosts.split(",") if h)
-        policy = HtmlPolicy(sanitize=policy.sanitize, iframe_hosts=hosts)
     with Snapshot.with_index(args.snapshot, args.index) as snapshot:
-        writer = PartWriter(
-            snapshot,
-            args.out,
-            args.part,
-            include_drafts=args.include_drafts,
-            max_post_bytes=args.max_post_bytes,
-            html_policy=policy,
-        )
+        writer = PartWriter(snapshot, args.out, args.part, PostOptions.from_args(args))
         paths = _read_lines(args.paths)
         for start in range(0, len(paths), PROGRESS_EVERY):
             writer.parse(paths[start : start + PROGRESS_EVERY])

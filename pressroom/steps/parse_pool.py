@@ -15,9 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from pressroom.content.sanitize import HtmlPolicy
 from pressroom.steps import Progress
-from pressroom.steps.parse_part import PartSummary, PartWriter, Snapshot
+from pressroom.steps.parse_part import PartSummary, PartWriter, PostOptions, Snapshot
 
 THREAD_CHUNK = 64  # posts parsed per thread hop, so heartbeats keep flowing
 
@@ -36,19 +35,9 @@ async def _parse_here(
     paths: list[str],
     out: Path,
     progress: _Progress,
-    *,
-    include_drafts: bool,
-    max_post_bytes: int | None,
-    html_policy: HtmlPolicy,
+    options: PostOptions,
 ) -> PartSummary:
-    writer = PartWriter(
-        snapshot,
-        out,
-        0,
-        include_drafts=include_drafts,
-        max_post_bytes=max_post_bytes,
-        html_policy=html_policy,
-    )
+    writer = PartWriter(snapshot, out, 0, options)
     try:
         for start in range(0, len(paths), THREAD_CHUNK):
             chunk = paths[start : start + THREAD_CHUNK]
@@ -124,41 +113,23 @@ async def parse_parts(
     tar_path: Path,
     post_paths: list[str],
     out: Path,
+    options: PostOptions,
     *,
     processes: int,
-    include_drafts: bool,
-    max_post_bytes: int | None,
     progress: Progress,
-    html_policy: HtmlPolicy | None = None,
 ) -> list[PartSummary]:
     """Parse `post_paths` in `processes` slices (1: all here); part k is the k-th slice."""
-    html_policy = html_policy or HtmlPolicy()
     size = max(1, -(-len(post_paths) // max(1, processes)))
     slices = [post_paths[i : i + size] for i in range(0, len(post_paths), size)] or [[]]
     await asyncio.to_thread(_prepare, out, snapshot, slices)
     tracker = _Progress(len(slices), len(post_paths), progress)
-    options: list[str] = ["--include-drafts"] if include_drafts else []
-    if max_post_bytes is not None:
-        options += ["--max-post-bytes", str(max_post_bytes)]
-    if not html_policy.sanitize:
-        options.append("--no-sanitize")
-    options += ["--iframe-hosts", ",".join(html_policy.iframe_hosts)]
+    argv = options.argv()
     tasks: list[asyncio.Task[PartSummary]] = []
     # A TaskGroup: one failed part cancels (and so kills) the others.
     async with asyncio.TaskGroup() as group:
         for part in range(1, len(slices)):
             paths = out / f"paths-{part:03d}.txt"
-            cmd = _child_command(tar_path, out / "index.json", paths, out, part, options)
+            cmd = _child_command(tar_path, out / "index.json", paths, out, part, argv)
             tasks.append(group.create_task(_parse_in_child(cmd, part, tracker)))
-        here = group.create_task(
-            _parse_here(
-                snapshot,
-                slices[0],
-                out,
-                tracker,
-                include_drafts=include_drafts,
-                max_post_bytes=max_post_bytes,
-                html_policy=html_policy,
-            )
-        )
+        here = group.create_task(_parse_here(snapshot, slices[0], out, tracker, options))
     return [here.result(), *(t.result() for t in tasks)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import asyncpg
 from pressroom.db.locks import advisory_lock
 from pressroom.models import ArtifactFile, PublishSummary
 from pressroom.publish.artifacts import MANIFEST_JSON
-from pressroom.publish.latest import RevisionOrder, latest_document, write_latest_if_newer
+from pressroom.publish.latest import latest_document, write_latest_if_newer
 from pressroom.publish.layout import (
     PublishRefused,
     claim_folder,
@@ -31,9 +32,8 @@ from pressroom.publish.layout import (
     same_output,
 )
 from pressroom.runtime.faults import fault_point
-from pressroom.steps import Progress
+from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.storage.base import Store, sha256_file
-from pressroom.storage.workstore import WorkKeys
 
 CONTENT_TYPES = {".json": "application/json"}
 # Revision files never change once written (their key names the revision).
@@ -74,14 +74,7 @@ async def _published_files(
 
 
 async def upload_revision(
-    store: Store,
-    keys: WorkKeys,
-    prefix: str,
-    files: list[str],
-    scratch: Path,
-    progress: Progress,
-    *,
-    concurrency: int = 8,
+    env: StepEnv, prefix: str, files: list[str], *, concurrency: int = 8
 ) -> int:
     """Copy the built files from the work store to `prefix/`; returns how many were uploaded.
 
@@ -89,6 +82,7 @@ async def upload_revision(
     only sends what is missing. At most `concurrency` files are in flight; the manifest goes
     last, once every file it lists is in place.
     """
+    store = env.store
     gate = asyncio.Semaphore(max(1, concurrency))
     total = len(files) + 1  # + latest.json
     done = 0
@@ -96,10 +90,10 @@ async def upload_revision(
 
     async def one(name: str) -> None:
         nonlocal done, uploaded
-        src_key, dest_key = keys.artifact(name), f"{prefix}/{name}"
+        src_key, dest_key = env.keys.artifact(name), f"{prefix}/{name}"
         async with gate:
             if await _needs_upload(store, src_key, dest_key):
-                local = scratch / name
+                local = env.scratch / name
                 await store.get_file(src_key, local)
                 digest = await asyncio.to_thread(sha256_file, local)
                 await store.put_file(
@@ -115,7 +109,7 @@ async def upload_revision(
             else:
                 detail = f"{name} already published"
         done += 1
-        progress(done, total, detail)
+        env.progress(done, total, detail)
 
     data = [name for name in files if name != MANIFEST_JSON]
     try:
@@ -130,85 +124,95 @@ async def upload_revision(
     return uploaded
 
 
-async def publish_artifacts(
-    store: Store,
-    keys: WorkKeys,
-    pool: asyncpg.Pool,
-    *,
-    site: str,
-    job_id: str,
-    dist_folder: str,
-    revision_id: str,
-    output_key: str,
-    kind: str,
-    files: list[ArtifactFile],
-    published_at: str,
-    scratch: Path,
-    progress: Progress,
-    update_latest: bool = True,
-    order: RevisionOrder | None = None,
-    concurrency: int = 8,
-) -> PublishSummary:
-    """Publish the revision's files under `{dist_folder}/{revision_id}/`, then (with
-    `update_latest`) `latest.json`, if the job's `order` and kind put it ahead of the one there.
+@dataclass(frozen=True)
+class PublishInput:
+    """`files` are what the build made (names; bytes and sha256 when known). `update_latest`
+    False leaves latest.json to the switch step."""
 
-    The folder must belong to `site` (claimed on first use). A revision already published
+    target: RevisionTarget
+    files: list[ArtifactFile]
+    published_at: str
+    update_latest: bool = True
+    concurrency: int = 8  # uploads in flight
+
+
+async def publish_artifacts(req: PublishInput, env: DatabaseEnv) -> PublishSummary:
+    """Publish the revision's files under `{dist_folder}/{revision_id}/`, then (with
+    `update_latest`) `latest.json`, if the job's order and kind put it ahead of the one there.
+
+    The folder must belong to the site (claimed on first use). A revision already published
     with the same output key is reused as it is: nothing is uploaded and the summary lists the
     published files. One published with another output key is refused (PublishRefused).
     Publishers of one revision folder are serialised by a Postgres advisory lock.
     """
-    order = order or RevisionOrder.of(None, job_id)
-    prefix = revision_prefix(dist_folder, revision_id)
-    names = [f.name for f in files]
-    async with pool.acquire() as conn:
-        await claim_folder(conn, store, dist_folder, site, job_id)
-        async with conn.transaction():
-            await advisory_lock(conn, publish_lock_name(store, dist_folder, revision_id))
-            manifest = await published_manifest(store, dist_folder, revision_id)
-            if manifest is not None and not same_output(manifest, output_key):
-                raise PublishRefused(
-                    f"revision {revision_id!r} is already published under {dist_folder!r} "
-                    "with other content or settings; published revisions are immutable"
-                )
-            if manifest is not None:
-                published = await _published_files(store, dist_folder, revision_id, manifest)
-                uploaded = 0
-            else:
-                uploaded = await upload_revision(
-                    store, keys, prefix, names, scratch, progress, concurrency=concurrency
-                )
-                published = files
+    target, store = req.target, env.store
+    prefix = revision_prefix(target.dist_folder, target.revision_id)
+    names = [f.name for f in req.files]
+    async with env.pool.acquire() as conn:
+        await claim_folder(conn, store, target.dist_folder, target.site, target.job_id)
+        manifest, published, uploaded = await _publish_folder(req, env, conn, prefix)
         await fault_point("publish:before-latest")
         written = False
-        if update_latest:
-            latest = latest_document(
-                site=site,
-                revision_id=revision_id,
-                published_at=published_at,
-                order=order,
-                kind=kind,
-            )
+        if req.update_latest:
             async with conn.transaction():
-                written = await write_latest_if_newer(
-                    conn,
-                    store,
-                    latest_key(dist_folder),
-                    latest,
-                    order,
-                    cache_control=LATEST_CACHE_CONTROL,
-                )
-    progress(
+                written = await write_latest(conn, store, req.target, req.published_at)
+    env.progress(
         len(names) + 1,
         len(names) + 1,
         "latest.json written" if written else "latest.json left as is",
     )
     return PublishSummary(
         base_url=store.url_for(prefix),
-        latest_url=store.url_for(latest_key(dist_folder)),
+        latest_url=store.url_for(latest_key(target.dist_folder)),
         files=[f"{prefix}/{name}" for name in names],
         uploaded=uploaded + int(written),
         skipped=len(names) - uploaded,
         latest_updated=written,
         published=published,
         reused=manifest is not None,
+    )
+
+
+async def _publish_folder(
+    req: PublishInput, env: DatabaseEnv, conn: asyncpg.Connection, prefix: str
+) -> tuple[dict[str, Any] | None, list[ArtifactFile], int]:
+    """Upload the revision's folder unless it is published already, under the folder's
+    advisory lock: (the published manifest or None, the files it holds, files uploaded)."""
+    target, store = req.target, env.store
+    async with conn.transaction():
+        await advisory_lock(conn, publish_lock_name(store, target.dist_folder, target.revision_id))
+        manifest = await published_manifest(store, target.dist_folder, target.revision_id)
+        if manifest is not None and not same_output(manifest, target.output_key):
+            raise PublishRefused(
+                f"revision {target.revision_id!r} is already published under "
+                f"{target.dist_folder!r} with other content or settings; published "
+                "revisions are immutable"
+            )
+        if manifest is not None:
+            files = await _published_files(store, target.dist_folder, target.revision_id, manifest)
+            return manifest, files, 0
+        names = [f.name for f in req.files]
+        uploaded = await upload_revision(env, prefix, names, concurrency=req.concurrency)
+        return None, req.files, uploaded
+
+
+async def write_latest(
+    conn: asyncpg.Connection, store: Store, target: RevisionTarget, published_at: str
+) -> bool:
+    """latest.json names this revision, unless a later job's is there already (the caller
+    holds a transaction: the check and the write are under its advisory lock)."""
+    latest = latest_document(
+        site=target.site,
+        revision_id=target.revision_id,
+        published_at=published_at,
+        order=target.order,
+        kind=target.kind,
+    )
+    return await write_latest_if_newer(
+        conn,
+        store,
+        latest_key(target.dist_folder),
+        latest,
+        target.order,
+        cache_control=LATEST_CACHE_CONTROL,
     )

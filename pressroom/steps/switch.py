@@ -13,58 +13,42 @@ the retry (same ordering key) finishes the switch: the two converge.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-import asyncpg
-
-from pressroom.db import database
+from pressroom.db import revisions
 from pressroom.models import SwitchSummary
-from pressroom.publish.latest import RevisionOrder, latest_document, write_latest_if_newer
-from pressroom.publish.layout import latest_key
 from pressroom.runtime.faults import fault_point
-from pressroom.steps import Progress
-from pressroom.steps.publish import LATEST_CACHE_CONTROL
-from pressroom.storage.base import Store
+from pressroom.steps.env import DatabaseEnv, RevisionTarget
+from pressroom.steps.publish import write_latest
 
 
-async def switch_revision(
-    store: Store,
-    pool: asyncpg.Pool,
-    *,
-    site: str,
-    dist_folder: str,
-    revision_id: str,
-    order: RevisionOrder,
-    published_at: str,
-    keep: int,
-    progress: Progress,
-    before_commit: Callable[[], Awaitable[None]] | None = None,
-) -> SwitchSummary:
-    """Switch `site` to `revision_id` unless a later job's revision is current already.
+@dataclass(frozen=True)
+class SwitchInput:
+    """After the switch, the site's revisions are pruned to `keep`."""
 
-    `before_commit` runs inside the transaction after the pointer moved and before
+    target: RevisionTarget
+    published_at: str
+    keep: int
+
+
+async def switch_revision(req: SwitchInput, env: DatabaseEnv) -> SwitchSummary:
+    """Switch the site to the revision unless a later job's revision is current already.
+
+    `env.before_commit` runs inside the transaction after the pointer moved and before
     `latest.json` is written (fault injection: raising there changes nothing).
     """
+    target, progress = req.target, env.progress
+    site, revision_id = target.site, target.revision_id
     progress(0, 2, "switching")
-    async with pool.acquire() as conn:
+    async with env.pool.acquire() as conn:
         try:
             async with conn.transaction():
-                previous = await database.switch_current(conn, site, revision_id, order)
-                if before_commit is not None:
-                    await before_commit()
+                previous = await revisions.switch_current(conn, site, revision_id, target.order)
+                if env.before_commit is not None:
+                    await env.before_commit()
                 await fault_point("switch-revision:before-latest")
-                doc = latest_document(
-                    site=site, revision_id=revision_id, published_at=published_at, order=order
-                )
-                written = await write_latest_if_newer(
-                    conn,
-                    store,
-                    latest_key(dist_folder),
-                    doc,
-                    order,
-                    cache_control=LATEST_CACHE_CONTROL,
-                )
-        except database.RevisionSuperseded as exc:
+                written = await write_latest(conn, env.store, target, req.published_at)
+        except revisions.RevisionSuperseded as exc:
             progress(2, 2, "superseded")
             return SwitchSummary(
                 site=site,
@@ -75,7 +59,7 @@ async def switch_revision(
                 current_revision=exc.current,
             )
         progress(1, 2, "pruning")
-        pruned = await database.prune_revisions(conn, site, keep=keep)
+        pruned = await revisions.prune_revisions(conn, site, keep=req.keep)
     progress(2, 2, "switched")
     return SwitchSummary(
         site=site,
