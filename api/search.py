@@ -264,34 +264,30 @@ async def _post_context(
 
 async def related_posts(request: web.Request) -> web.Response:
     """A post's related posts (at most 5, best first, never the post itself)."""
-    ctx = await _post_context(request)
-    if isinstance(ctx, web.Response):
-        return ctx
-    pool, site, revision, post_id = ctx
-    async with pool.acquire() as conn:
-        rows = await related.related_posts(conn, site, revision, post_id)
-    for row in rows:
-        row["url"] = _post_url(site, row["postId"])
-    return web.json_response(
-        {"site": site, "revision": revision, "postId": post_id, "related": rows}
-    )
+    return await _post_answer(request, with_post=False)
 
 
 async def post(request: web.Request) -> web.Response:
     """A post of the current revision with its sections' text: the search page's reader."""
+    return await _post_answer(request, with_post=True)
+
+
+async def _post_answer(request: web.Request, *, with_post: bool) -> web.Response:
     ctx = await _post_context(request)
     if isinstance(ctx, web.Response):
         return ctx
     pool, site, revision, post_id = ctx
+    found: dict[str, Any] | None = {}
     async with pool.acquire() as conn:
-        found = await read_post(conn, site, revision, post_id)
-        rel = await related.related_posts(conn, site, revision, post_id)
+        if with_post:
+            found = await read_post(conn, site, revision, post_id)
+        rows = await related.related_posts(conn, site, revision, post_id)
     if found is None:  # pruned between the two reads
         return _no_post(site, post_id)
-    for row in rel:
+    for row in rows:
         row["url"] = _post_url(site, row["postId"])
     return web.json_response(
-        {"site": site, "revision": revision, "postId": post_id, **found, "related": rel}
+        {"site": site, "revision": revision, "postId": post_id, **found, "related": rows}
     )
 
 

@@ -29,7 +29,7 @@ _EF_SEARCH_MAX = 1000
 # ts_rank_cd normalisation 1: divide by 1 + log(length), so a long section does not win on
 # term count alone.
 _RANK_NORMALIZATION = 1
-HEADLINE_OPTIONS = (
+_HEADLINE_OPTIONS = (
     f'StartSel="{MARK_START}", StopSel="{MARK_STOP}", MaxWords=30, MinWords=12, '
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
@@ -115,7 +115,7 @@ _TEXT_SQL = f"""
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
-def vector_sql(dims: int, *, exact: bool) -> str:
+def _vector_sql(dims: int, *, exact: bool) -> str:
     """Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates."""
     d = check_dims(dims)
     # The expression and `dims = {d}` repeat the partial HNSW index's definition with a
@@ -240,11 +240,11 @@ async def vector_hits(
     if not scope.filtered:
         ef = str(min(_EF_SEARCH_MAX, max(candidates, 100)))
         await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", ef)
-        rows = await conn.fetch(vector_sql(dims, exact=False), *scope.args, query, candidates)
+        rows = await conn.fetch(_vector_sql(dims, exact=False), *scope.args, query, candidates)
     if len(rows) < candidates:
         # Filtered, or HNSW came up short (other sites' rows crowd its candidates, or
         # the revision is small): an exact scan of this revision is cheap and complete.
-        rows = await conn.fetch(vector_sql(dims, exact=True), *scope.args, query, candidates)
+        rows = await conn.fetch(_vector_sql(dims, exact=True), *scope.args, query, candidates)
     return [Hit(r["section_id"], r["post_id"], 1.0 - float(r["distance"])) for r in rows]
 
 
@@ -255,7 +255,7 @@ async def section_details(
     when the body holds no term) and `plain` (the opening) of each section, by id."""
     rows = await conn.fetch(
         _DETAILS_SQL, scope.site, scope.revision_id, section_ids, terms.include, terms.exclude,
-        terms.langs, HEADLINE_OPTIONS,
+        terms.langs, _HEADLINE_OPTIONS,
     )  # fmt: skip
     return {row["section_id"]: row for row in rows}
 
