@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(default=None, alias="API_TOKENS")
     api_max_body_bytes: int = Field(default=1024 * 1024, alias="API_MAX_BODY_BYTES", ge=1024)
 
-    # Search (pressroom/search.py): reciprocal rank fusion k and per-list weights; the
+    # Search (pressroom/search/fusion.py): reciprocal rank fusion k and per-list weights; the
     # text-search language of posts without `lang` front matter (a PostgreSQL configuration
     # name or an ISO 639-1 code); the cosine a vector-only image hit needs.
     search_rrf_k: int = Field(default=60, alias="SEARCH_RRF_K", ge=1, le=10_000)
