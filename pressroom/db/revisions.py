@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -246,14 +245,6 @@ async def load_revision(conn: asyncpg.Connection, load: RevisionLoad) -> LoadOut
     return LoadOutcome(
         counts=counts, previous_revision=previous, changes=changes, switched=load.switch
     )
-
-
-async def load_revision_outcome(conn: asyncpg.Connection, **fields: Any) -> LoadOutcome:
-    """The keyword form of `load_revision` (the fields of `RevisionLoad`).
-
-    Kept only while `steps/load.py` moves to `load_revision(conn, RevisionLoad(...))`.
-    """
-    return await load_revision(conn, RevisionLoad(**fields))
 
 
 async def _analyze(conn: asyncpg.Connection) -> None:

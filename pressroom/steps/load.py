@@ -2,7 +2,7 @@
 
 Streams `posts.jsonl` and the vector batches side by side (the parse step wrote embedding
 inputs in section order), so memory stays flat whatever the repository size. The load is
-one transaction in `database.load_revision`: a retry replaces, never duplicates.
+one transaction in `revisions.load_revision`: a retry replaces, never duplicates.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ async def _after_fault_point(rows: Iterable[T], point: str) -> AsyncIterator[T]:
     await fault_point(point)
     for n, row in enumerate(rows, 1):
         yield row
-        if n % 500 == 0:  # hand the loop back, as database._mapped does for sync rows
+        if n % 500 == 0:  # hand the loop back, as db.rows._mapped does for sync rows
             await asyncio.sleep(0)
 
 
