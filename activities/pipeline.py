@@ -53,7 +53,7 @@ from pressroom.steps.artifacts import build_artifacts
 from pressroom.steps.embed import embed_batch, embedding_info
 from pressroom.steps.fetch import fetch_source
 from pressroom.steps.load import load_database
-from pressroom.steps.parse import parse_source
+from pressroom.steps.parse import html_policy_for, parse_source
 from pressroom.steps.publish import publish_artifacts
 from pressroom.steps.switch import switch_revision
 from pressroom.storage import Store
@@ -171,6 +171,8 @@ class PipelineActivities:
                     max_post_bytes=self.settings.max_post_bytes,
                     keep_images=self.describer is not None,
                     processes=self.settings.parse_processes,
+                    # The worker's own settings, as the revision's output key uses them.
+                    html_policy=html_policy_for(self.settings),
                 )
         return summary.model_copy(update={"embedding": embedding_info(self.embedder)})
 

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         JobProgress,
         ParseSummary,
         StepProgress,
+        inline_errors,
     )
     from pressroom.webhooks import callback_body
     from workflows import plans
@@ -376,11 +377,11 @@ class ProcessJob:
         if failed:
             counts[f"{kind}EmbeddingsFailed"] = failed
             self._progress.error_count += failed
-            for summary in summaries:
-                for err in summary.failures:
-                    if len(self._progress.errors) < MAX_INLINE_ERRORS:
-                        self._progress.errors.append(err)
-                    self._log(f"not embedded: {err.path}: {err.reason}")
+            refused = [err for summary in summaries for err in summary.failures]
+            # Bounded in count and bytes together with the parse errors already listed.
+            self._progress.errors = inline_errors([*self._progress.errors, *refused])
+            for err in refused[:10]:
+                self._log(f"not embedded: {err.path}: {err.reason}")
         described = sum(s.described + s.descriptions_reused for s in summaries)
         if described:
             counts["imagesDescribed"] = sum(s.described for s in summaries)

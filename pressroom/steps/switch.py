@@ -20,9 +20,9 @@ import asyncpg
 from pressroom import database
 from pressroom.faults import fault_point
 from pressroom.models import SwitchSummary
+from pressroom.publication import latest_key
 from pressroom.revisions import RevisionOrder, latest_document, write_latest_if_newer
 from pressroom.steps import Progress
-from pressroom.publication import latest_key
 from pressroom.steps.publish import LATEST_CACHE_CONTROL
 from pressroom.storage import Store
 
