@@ -148,7 +148,9 @@ _BAD_CONTENT = st.sampled_from(
     ]
 )
 # Raw name bytes: anything but "/" and NUL; often not UTF-8.
-_RAW_NAME = st.binary(min_size=1, max_size=24).filter(lambda b: b"/" not in b and b"\0" not in b)
+_RAW_NAME = st.binary(min_size=1, max_size=24).map(
+    lambda b: b.replace(b"/", b"_").replace(b"\0", b"_")
+)
 _SLUG = st.text("abcdefghij-", min_size=1, max_size=8)
 
 

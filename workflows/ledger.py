@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SourceSummary,
         StepProgress,
         SwitchSummary,
+        inline_errors,
     )
     from pressroom.runtime import metrics
 
@@ -153,9 +154,10 @@ class JobLedger:
         if failed:
             p.counts[f"{kind}EmbeddingsFailed"] = failed
             p.error_count += failed
-            for err in (e for s in summaries for e in s.failures):
-                if len(p.errors) < MAX_INLINE_ERRORS:
-                    p.errors.append(err)
+            refused = [e for s in summaries for e in s.failures]
+            # Bounded in count and bytes together with the parse errors already listed.
+            p.errors = inline_errors([*p.errors, *refused])
+            for err in refused[:10]:
                 self.log(f"not embedded: {err.path}: {err.reason}")
         if sum(s.described + s.descriptions_reused for s in summaries):
             p.counts["imagesDescribed"] = sum(s.described for s in summaries)
