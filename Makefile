@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test fuzz lint browser bench bench-smoke up down status clean
+.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -22,10 +22,14 @@ demo: venv
 test: venv browser lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-## make fuzz: the source-tree property test (tests/test_fuzz_sources.py) with 2,000 random
-## examples, each a real job on the embedded stack; `make test` runs 12 derandomized ones
+## make test-fast: lint and the unit tests (tests/unit: no Temporal, no Postgres), under a minute
+test-fast: venv lint
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+## make fuzz: the source-tree property test (tests/e2e/sources/test_fuzz_sources.py) with
+## 2,000 random examples, each a real job on the embedded stack; `make test` runs 12 derandomized ones
 fuzz: venv
-	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/test_fuzz_sources.py --timeout=0 \
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/e2e/sources/test_fuzz_sources.py --timeout=0 \
 		--hypothesis-show-statistics $(PYTEST_ARGS)
 
 ## make browser: Debian's chromium for the search page's browser test (never a downloaded build)

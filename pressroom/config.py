@@ -1,7 +1,7 @@
 """Typed configuration from environment variables (pydantic-settings).
 
 Every variable has a safe default so the embedded stack runs with none set. The README's
-configuration table mirrors this class; `tests/test_config_docs.py` keeps them in sync.
+configuration table mirrors this class; `tests/unit/test_config_docs.py` keeps them in sync.
 """
 
 from __future__ import annotations

@@ -36,8 +36,6 @@ import aiohttp
 from standardwebhooks import Webhook
 
 __all__ = [
-    "INITIAL_S",
-    "MAX_INTERVAL_S",
     "DeliveryResult",
     "callback_body",
     "deliver",
@@ -50,10 +48,6 @@ __all__ = [
 
 USER_AGENT = "pressroom-webhooks/1"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's key format marker, not a secret
-# The callback retry schedule's first wait and its cap (workflows/plans.py declares the same
-# bounds on the callback activity's retry policy).
-INITIAL_S = 1.0
-MAX_INTERVAL_S = 3600.0
 
 # 4xx statuses that describe a temporary state of the receiver rather than a bad request.
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
@@ -235,11 +229,14 @@ def retry_delay(
     attempt: int,
     retry_after: float | None = None,
     *,
-    initial_s: float = INITIAL_S,
-    max_s: float = MAX_INTERVAL_S,
+    initial_s: float,
+    max_s: float,
     rng: random.Random = _rng,
 ) -> float:
-    """Seconds to wait after failed attempt `attempt` (1-based); Retry-After (if positive) wins."""
+    """Seconds to wait after failed attempt `attempt` (1-based); Retry-After (if positive) wins.
+
+    `initial_s` and `max_s` are the schedule's bounds, declared once with the callback's retry
+    policy (`pressroom.workflows.plans`): the activity passes them in."""
     if retry_after is not None and retry_after > 0:
         return retry_after
     base = min(max_s, initial_s * 2 ** max(0, attempt - 1))

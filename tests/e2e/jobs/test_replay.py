@@ -18,10 +18,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from pressroom.config import Settings
-from tests.conftest import EXAMPLE_BLOG
+from tests.conftest import EXAMPLE_BLOG, REPO_ROOT
 from tests.jobs import job_request, run_job
 
-HISTORIES = Path(__file__).parent / "histories"
+HISTORIES = REPO_ROOT / "tests" / "histories"
 
 
 def replayer() -> Replayer:

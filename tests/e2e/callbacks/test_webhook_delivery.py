@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from pressroom.starter.worker import running_worker
+from pressroom.workflows import plans
 from temporalio.client import Client
 
 from pressroom.callbacks import webhooks
@@ -19,6 +20,9 @@ from pressroom.config import Settings
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.ops import Answer, Hit, Receiver, loopback_settings, wait_for_activity
 from tests.jobs import job_request, start
+
+# The delivery schedule's bounds, as the callback activity passes them.
+BOUNDS = {"initial_s": plans.CALLBACK_INITIAL_S, "max_s": plans.CALLBACK_MAX_INTERVAL_S}
 
 
 @pytest.fixture
@@ -76,12 +80,12 @@ def test_retry_delay_grows_with_jitter_and_honours_retry_after() -> None:
 
     rng = random.Random(7)
     for attempt in range(1, 20):
-        base = min(webhooks.MAX_INTERVAL_S, webhooks.INITIAL_S * 2 ** (attempt - 1))
-        delays = {webhooks.retry_delay(attempt, rng=rng) for _ in range(20)}
+        base = min(plans.CALLBACK_MAX_INTERVAL_S, plans.CALLBACK_INITIAL_S * 2 ** (attempt - 1))
+        delays = {webhooks.retry_delay(attempt, rng=rng, **BOUNDS) for _ in range(20)}
         assert all(base / 2 <= d < base for d in delays)
         assert len(delays) > 1, "jittered"
-    assert webhooks.retry_delay(3, retry_after=42.0) == 42.0
-    assert webhooks.retry_delay(30) < webhooks.MAX_INTERVAL_S
+    assert webhooks.retry_delay(3, retry_after=42.0, **BOUNDS) == 42.0
+    assert webhooks.retry_delay(30, **BOUNDS) < plans.CALLBACK_MAX_INTERVAL_S
 
 
 def test_callback_policy_is_bounded_by_the_window() -> None:
@@ -142,7 +146,7 @@ async def test_5xx_is_retried_with_the_same_id_and_body_and_fresh_signatures(
     stamps = [int(h.headers["webhook-timestamp"]) for h in hits]
     assert stamps[-1] > stamps[0]
     assert len({h.headers["webhook-signature"] for h in hits}) > 1
-    assert hits[1].at - hits[0].at >= 0.5 * webhooks.INITIAL_S
+    assert hits[1].at - hits[0].at >= 0.5 * plans.CALLBACK_INITIAL_S
 
 
 async def test_429_retry_after_is_honoured(

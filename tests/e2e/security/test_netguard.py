@@ -28,7 +28,7 @@ from tests.fakes.dns import SocketTripwire, StubResolver
 from tests.fakes.origin import running_origin
 from tests.jobs import job_request, start
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
 PUBLIC = "93.184.216.34"  # never connected to: the tripwire stands in for the socket
 

@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import JEKYLL
 
 from pressroom.config import Settings
 from pressroom.embeddings import (
@@ -33,6 +32,7 @@ from pressroom.embeddings import (
     truncate_to_tokens,
 )
 from pressroom.embeddings.hashing import _BASE, _power_tables
+from tests.conftest import JEKYLL
 
 SAMPLES = [
     "Install Jekyll with RubyGems: gem install jekyll bundler",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -12,9 +11,10 @@ from PIL import Image
 from pressroom.content.media import attach_references, describe_image, is_image_path
 from pressroom.models import ImageRef, MediaItem, MediaRef, Post
 from pressroom.sources import list_source_files
+from tests.conftest import REPO_ROOT
 
-JEKYLL = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "jekyll-docs"
-EXAMPLE_BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
+JEKYLL = REPO_ROOT.parent / "shared" / "corpora" / "jekyll-docs"
+EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
 
 # Independently checked with `file(1)`.
 JEKYLL_IMAGES = {

@@ -17,7 +17,7 @@ import yaml
 from pressroom.config import Settings
 from pressroom.storage.s3_config import parse_s3_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 COMPOSE = ROOT / "docker-compose.yml"
 README = ROOT / "docs" / "operations.md"  # the docker-compose section
 DOCKERFILE = ROOT / "Dockerfile"

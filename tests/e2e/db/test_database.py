@@ -19,7 +19,6 @@ import asyncpg
 import frontmatter
 import numpy as np
 import pytest
-from conftest import JEKYLL
 from pgvector import Vector
 
 from pressroom.db.cache import get_cached_embeddings, put_cached_embeddings
@@ -30,6 +29,7 @@ from pressroom.db.schema import ensure_vector_indexes, migrate
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
 from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher
+from tests.conftest import JEKYLL
 from tests.stored import current_revision_id, revision_counts, text_search
 
 # --- fixtures and builders ----------------------------------------------------------------------

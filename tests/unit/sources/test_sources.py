@@ -23,9 +23,9 @@ from pressroom.sources import (
     list_source_files,
     materialize_source,
 )
+from tests.conftest import REPO_ROOT
 
-# Same as conftest.JEKYLL (tests/ is not a package, so conftest is not importable by name).
-JEKYLL = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "jekyll-docs"
+JEKYLL = REPO_ROOT.parent / "shared" / "corpora" / "jekyll-docs"
 LIMITS = SourceLimits(max_total_bytes=50_000_000, max_files=1_000, max_file_bytes=10_000_000)
 POST = b"---\ntitle: Hello\n---\n# Hello\n\nBody.\n"
 
@@ -487,7 +487,7 @@ def test_revision_id_determinism_and_sensitivity(jekyll_copy: Path) -> None:
 
 # --- the example blog -----------------------------------------------------------------------
 
-EXAMPLE_BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
+EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 

@@ -17,10 +17,10 @@ from temporalio.client import Client
 from pressroom.config import Settings
 from pressroom.db.pool import connect
 from tests.conftest import EXAMPLE_BLOG
+from tests.e2e.jobs.test_incremental import fresh_model, openai_settings
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job
 from tests.stored import current_revision_id, revision_counts
-from tests.test_incremental import fresh_model, openai_settings
 
 __all__ = ["openai_server"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.report import REQUIRED_FIELDS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 
 
 def test_bench_smoke_completes_with_every_field(tmp_path: Path) -> None:

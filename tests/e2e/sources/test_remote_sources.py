@@ -43,7 +43,7 @@ from tests.fakes.moto import (
 from tests.fakes.origin import Origin, running_origin
 from tests.jobs import job_request, start
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
 LIMITS = SourceLimits(max_total_bytes=8 << 20, max_files=1000, max_file_bytes=4 << 20)
 LOOPBACK = NetworkPolicy.from_entries(["127.0.0.1"])

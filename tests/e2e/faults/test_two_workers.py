@@ -17,10 +17,14 @@ from temporalio.client import Client
 
 from pressroom.config import Settings
 from tests.conftest import EXAMPLE_BLOG
+from tests.e2e.embeddings.test_openai_jobs import (
+    assert_nothing_embedded_twice,
+    embed_attempts,
+    fresh_model,
+)
 from tests.fakes.crash_drills import settings_env, spawn_worker
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, start
-from tests.test_openai_jobs import assert_nothing_embedded_twice, embed_attempts, fresh_model
 
 __all__ = ["openai_server"]  # the fixture, re-exported for pytest
 
