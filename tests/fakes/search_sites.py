@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -30,6 +27,7 @@ from temporalio.client import Client
 
 from bench.search_quality import JEKYLL, load_site
 from pressroom.config import Settings
+from tests.fakes.databases import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_BLOG = REPO_ROOT / "examples" / "blog"
@@ -62,10 +60,6 @@ class SearchDB:
     work: Path
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 def _copy(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     for p in dest.rglob("*"):
@@ -76,15 +70,8 @@ def _copy(src: Path, dest: Path) -> Path:
 @pytest_asyncio.fixture(scope="session")
 async def search_db(pg_url: str) -> AsyncIterator[SearchDB]:
     """A database of its own with the `blog`, `jekyll` and `lyon` sites loaded."""
-    name = f"pressroom_search_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _with_database(pg_url, name)
     work = Path(tempfile.mkdtemp(prefix="pressroom-search-tests-"))
-    try:
+    async with fresh_database(pg_url, "pressroom_search") as url:
         lyon = work / "lyon"
         lyon.mkdir()
         (lyon / "releves.md").write_text(FRENCH_POST, encoding="utf-8")
@@ -96,14 +83,10 @@ async def search_db(pg_url: str) -> AsyncIterator[SearchDB]:
                                       work_dir=work),
             "lyon": await load_site(url, lyon, site="lyon", work_dir=work),
         }  # fmt: skip
-        yield SearchDB(url, revisions, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        admin = await asyncpg.connect(pg_url)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield SearchDB(url, revisions, work)
         finally:
-            await admin.close()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import frontmatter
@@ -30,39 +28,16 @@ from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
 from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher
 from tests.conftest import JEKYLL
+from tests.fakes.databases import fresh_database
 from tests.stored import current_revision_id, revision_counts, text_search
 
 # --- fixtures and builders ----------------------------------------------------------------------
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def _create_database(pg_url: str) -> str:
-    name = f"pressroom_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return name
-
-
-async def _drop_database(pg_url: str, name: str) -> None:
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def db_url(pg_url: str) -> AsyncIterator[str]:
-    name = await _create_database(pg_url)
-    yield _with_database(pg_url, name)
-    await _drop_database(pg_url, name)
+    async with fresh_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -210,9 +185,7 @@ async def search(
 
 
 async def test_migrate_concurrently_on_a_fresh_database_and_again(pg_url: str) -> None:
-    name = await _create_database(pg_url)
-    url = _with_database(pg_url, name)
-    try:
+    async with fresh_database(pg_url) as url:
         conns = [await asyncpg.connect(url) for _ in range(3)]
         try:
             # Without the advisory lock, concurrent CREATE EXTENSION / CREATE TABLE IF NOT
@@ -238,8 +211,6 @@ async def test_migrate_concurrently_on_a_fresh_database_and_again(pg_url: str) -
             assert await conn.fetchval("SELECT '[1,2]'::vector") == Vector([1.0, 2.0])
         finally:
             await conn.close()
-    finally:
-        await _drop_database(pg_url, name)
 
 
 async def test_create_pool_registers_codec_and_runs_user_init(db_url: str) -> None:

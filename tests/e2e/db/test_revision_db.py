@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
@@ -40,6 +39,7 @@ from pressroom.publish.latest import (
     write_latest_if_newer,
 )
 from pressroom.storage.local import LocalStore
+from tests.fakes.databases import fresh_database
 from tests.stored import current_revision_id, revision_counts, text_search
 
 DIMS = 8
@@ -48,18 +48,8 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 async def db_url(pg_url: str) -> AsyncIterator[str]:
-    name = f"pressroom_rev_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(pg_url, "pressroom_rev") as url:
+        yield url
 
 
 @pytest.fixture
