@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+__all__ = ["DEFAULT_IFRAME_HOSTS", "Settings"]
+
 # Video hosts whose players blogs embed (IFRAME_HOSTS); pressroom.markdown's default too.
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube-nocookie.com",

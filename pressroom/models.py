@@ -1,7 +1,9 @@
 """Plain data models shared by every layer: posts, sections, media, job input and results.
 
 These are pydantic models so they serialise the same way in the work store, in Temporal
-payloads and in the published JSON. Nothing here does I/O.
+payloads and in the published JSON. Nothing here does I/O. One concept, kept in one module
+on purpose although it is over 400 lines: the shapes that cross a process or history
+boundary, so that a field added for one step is seen next to every other payload's.
 """
 
 from __future__ import annotations
@@ -11,6 +13,35 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "MAX_INLINE_ERRORS",
+    "MAX_INLINE_ERROR_BYTES",
+    "ArtifactFile",
+    "ArtifactSummary",
+    "ArtifactsResult",
+    "EmbedSummary",
+    "EmbeddingInfo",
+    "FileDigest",
+    "ImageRef",
+    "JobInput",
+    "JobProgress",
+    "JobResult",
+    "Link",
+    "LoadSummary",
+    "MediaItem",
+    "MediaRef",
+    "ParseSummary",
+    "Post",
+    "PostError",
+    "PublishSummary",
+    "Section",
+    "SourceSummary",
+    "StepProgress",
+    "SwitchSummary",
+    "error_bytes",
+    "inline_errors",
+]
 
 
 class Link(BaseModel):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+__all__ = ["Thumbnail", "thumbnails_from_snapshot"]
+
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 320  # longest side, px

@@ -13,6 +13,8 @@ import numpy as np
 
 from pressroom.db.vectors import as_numpy, check_dims, to_vector
 
+__all__ = ["get_cached_embeddings", "get_descriptions", "put_cached_embeddings", "put_description"]
+
 # Keys per statement: bounded array parameters and lock batches.
 _CACHE_CHUNK = 5_000
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncpg
 
+__all__ = ["is_claimed", "overlapping_claims", "record_claim"]
+
 _OVERLAPPING_SQL = """
 SELECT folder, site_id FROM published_folders
 WHERE location = $1

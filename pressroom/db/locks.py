@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncpg
 
+__all__ = ["advisory_lock"]
+
 
 async def advisory_lock(conn: asyncpg.Connection, name: str) -> None:
     """Hold the lock on `name` until the caller's transaction ends (waiting for it if taken)."""

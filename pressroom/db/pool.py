@@ -16,6 +16,8 @@ from pgvector.asyncpg import register_vector
 from pressroom.config import Settings
 from pressroom.db.schema import migrate
 
+__all__ = ["Database", "connect", "database_url"]
+
 
 def database_url(settings: Settings) -> str:
     """`DATABASE_URL`, else the embedded Postgres's URL (started on first use: blocking)."""

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+__all__ = ["post_exists", "read_post"]
+
 
 async def post_exists(conn: asyncpg.Connection, site: str, revision_id: str, post_id: str) -> bool:
     return bool(

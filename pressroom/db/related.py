@@ -18,6 +18,8 @@ import numpy as np
 
 from pressroom.db.vectors import as_numpy, check_dims
 
+__all__ = ["compute_related_posts", "loaded_revision_related", "related_posts"]
+
 RELATED_LIMIT = 5
 
 # Centroid rows compared at once (a block of similarities is BLOCK x posts float32): 128

@@ -26,6 +26,14 @@ from pressroom.models import Post
 from pressroom.publish.latest import RevisionOrder
 from pressroom.publish.layout import PublishRefused
 
+__all__ = [
+    "RevisionLoad",
+    "RevisionSuperseded",
+    "load_revision",
+    "prune_revisions",
+    "switch_current",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from pressroom.db.vectors import to_vector
 from pressroom.models import MediaItem, Post, Section
 
+__all__ = ["MediaRow", "SectionRow", "parse_timestamp", "replace_rows"]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")

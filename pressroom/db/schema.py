@@ -17,6 +17,8 @@ import asyncpg
 from pressroom.db.locks import advisory_lock
 from pressroom.db.vectors import check_dims
 
+__all__ = ["ensure_vector_indexes", "lock_schema", "migrate", "missing_vector_indexes"]
+
 log = logging.getLogger(__name__)
 
 # One lock for every schema change (migration, HNSW index builds): they serialise on it.

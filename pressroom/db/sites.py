@@ -10,6 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
+__all__ = ["Revision", "current_revision", "current_revisions", "loaded_output_key", "site_source"]
+
 
 @dataclass(frozen=True)
 class Revision:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+__all__ = ["get_thumbnail", "store_thumbnails"]
+
 if TYPE_CHECKING:
     from pressroom.content.thumbnails import Thumbnail
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from pgvector import Vector
 
+__all__ = ["as_numpy", "check_dims", "to_vector"]
+
 MAX_DIMENSIONS = 16_000  # pgvector's limit for the `vector` type
 
 

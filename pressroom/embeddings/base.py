@@ -13,6 +13,19 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+__all__ = [
+    "DEFAULT_MAX_BATCH_INPUTS",
+    "DEFAULT_MAX_BATCH_TOKENS",
+    "DEFAULT_MAX_INPUT_TOKENS",
+    "Embedder",
+    "EmbeddingError",
+    "EmbeddingInputError",
+    "batched",
+    "estimate_tokens",
+    "l2_normalize",
+    "truncate_to_tokens",
+]
+
 # Provider limits from the OpenAI embeddings API; other providers declare their own.
 DEFAULT_MAX_BATCH_INPUTS = 2048
 DEFAULT_MAX_BATCH_TOKENS = 300_000

@@ -14,6 +14,8 @@ import numpy as np
 
 from pressroom.db.cache import get_cached_embeddings, put_cached_embeddings
 
+__all__ = ["EmbeddingCache", "PostgresEmbeddingCache"]
+
 
 class EmbeddingCache(Protocol):
     async def get(self, shas: Sequence[str]) -> dict[str, np.ndarray]: ...

@@ -28,6 +28,8 @@ import numpy as np
 
 from pressroom.embeddings.base import DEFAULT_MAX_INPUT_TOKENS
 
+__all__ = ["HashingEmbedder"]
+
 # Letters and digits only: underscores and punctuation split identifiers such as
 # `site_title` or `_config.yml` into searchable words.
 _WORD = re.compile(r"[^\W_]+")

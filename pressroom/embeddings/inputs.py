@@ -15,6 +15,8 @@ from pathlib import PurePosixPath
 
 from pressroom.embeddings.base import DEFAULT_MAX_INPUT_TOKENS, truncate_to_tokens
 
+__all__ = ["cache_key", "input_sha256", "media_input", "section_input"]
+
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _SPACES = re.compile(r"[^\S\n]+")
 _NAME_SEPARATORS = re.compile(r"[-_.+\s]+")

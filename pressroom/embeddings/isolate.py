@@ -18,6 +18,8 @@ import numpy as np
 
 from pressroom.embeddings.base import Embedder, EmbeddingError, EmbeddingInputError
 
+__all__ = ["embed_isolating"]
+
 PROBE_INPUT = "probe"
 
 OnVectors = Callable[[list[int], np.ndarray], Awaitable[None]]

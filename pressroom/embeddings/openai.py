@@ -33,6 +33,8 @@ from pressroom.embeddings.base import (
     truncate_to_tokens,
 )
 
+__all__ = ["OpenAIEmbedder", "map_api_error", "openai_client"]
+
 DEFAULT_MODEL = "text-embedding-3-small"
 # A local server (Ollama, vLLM) needs no key, but the client insists on one.
 _KEYLESS = "unused"

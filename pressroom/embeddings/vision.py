@@ -27,6 +27,8 @@ from pressroom.db import cache
 from pressroom.embeddings.base import Embedder, EmbeddingError, EmbeddingInputError
 from pressroom.embeddings.openai import map_api_error, openai_client
 
+__all__ = ["DescriptionCache", "ImageDescriber", "UnsupportedImage", "make_describer"]
+
 # Bump with any change to PROMPT or to how images are prepared: cached descriptions expire.
 PROMPT_VERSION = "1"
 PROMPT = (

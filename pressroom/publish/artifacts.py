@@ -28,6 +28,23 @@ import numpy as np
 from pressroom.models import MediaItem, Post
 from pressroom.storage.base import sha256_file
 
+__all__ = [
+    "ERRORS_JSON",
+    "MANIFEST_JSON",
+    "MEDIA_JSON",
+    "POSTS_JSON",
+    "SEARCH_JSON",
+    "SearchEntry",
+    "build_manifest",
+    "decode_vector",
+    "trim_text",
+    "write_errors_json",
+    "write_manifest",
+    "write_media_json",
+    "write_posts_json",
+    "write_search_json",
+]
+
 POSTS_JSON = "posts.json"
 MEDIA_JSON = "media.json"
 SEARCH_JSON = "search.json"

@@ -23,6 +23,8 @@ from pressroom.db.locks import advisory_lock
 from pressroom.publish.layout import KIND_FULL, PublishRefused, kind_rank
 from pressroom.storage.base import StorageError, Store
 
+__all__ = ["RevisionOrder", "iso", "latest_document", "parse_time", "write_latest_if_newer"]
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -33,6 +33,24 @@ from pressroom.db.sites import loaded_output_key
 from pressroom.models import EmbeddingInfo
 from pressroom.storage.base import StorageError, Store
 
+__all__ = [
+    "KIND_FULL",
+    "KIND_PARSE",
+    "PublishRefused",
+    "admit_revision",
+    "claim_folder",
+    "folder_conflict",
+    "kind_rank",
+    "latest_key",
+    "manifest_key",
+    "output_key",
+    "publish_lock_name",
+    "published_manifest",
+    "reserved_reason",
+    "revision_prefix",
+    "same_output",
+]
+
 # Bumped whenever artifacts built from the same input would come out different.
 FORMAT_VERSION = "pressroom/2"
 

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["embedded_postgres_url", "postgres_running", "stop_embedded_postgres"]
+
 # pgserver runs Postgres as this system user when we are root (Postgres refuses root).
 PGSERVER_SYSTEM_USER = "pgserver"
 # pg_ctl status exit codes (PostgreSQL docs, pg_ctl): 0 running, 3 not running, 4 no data dir.

@@ -31,6 +31,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["FaultPlan", "armed", "fault_point", "is_armed"]
+
 log = logging.getLogger("pressroom.runtime.faults")
 
 POLL_S = 0.2

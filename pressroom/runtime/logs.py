@@ -22,6 +22,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+__all__ = ["configure_logging", "log_context"]
+
 MASK = "***"
 # Shorter values are not masked: they would turn ordinary words into asterisks.
 MIN_SECRET_LEN = 6

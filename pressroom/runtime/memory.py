@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable
 from functools import cache
 
+__all__ = ["release_memory"]
+
 log = logging.getLogger(__name__)
 
 

@@ -19,6 +19,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Protocol
 
+__all__ = [
+    "callback_attempt",
+    "embedding_inputs",
+    "job_finished",
+    "published_bytes",
+    "step_finished",
+]
+
 
 class _Counter(Protocol):
     def add(self, value: int, additional_attributes: Any = None) -> None: ...

@@ -37,6 +37,8 @@ from pressroom.search.fusion import Fusion, Hit, ImageHit, fuse, fuse_images
 from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms
 from pressroom.search.params import SearchError, check_request, split_query
 
+__all__ = ["FIELD_WEIGHTS", "STOPWORDS", "Analyzer", "Entry", "SearchFile", "bounded_word"]
+
 FIELD_WEIGHTS = {"title": 1.0, "heading": 0.4, "text": 0.2}
 _K1, _B = 1.2, 0.75
 _SNIPPET_WORDS = 30

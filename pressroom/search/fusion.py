@@ -14,6 +14,8 @@ from typing import Any
 
 from pressroom.config import Settings
 
+__all__ = ["Fusion", "Hit", "ImageHit", "fuse", "fuse_images"]
+
 SECTIONS_PER_POST = 3
 
 

@@ -12,6 +12,17 @@ from typing import Any
 
 from pressroom.publish.artifacts import trim_text
 
+__all__ = [
+    "HIT_CAPS",
+    "MARK_START",
+    "MARK_STOP",
+    "bounded",
+    "bounded_snippet",
+    "bounded_terms",
+    "snippet_html",
+    "snippet_text",
+]
+
 # Highlight markers from ts_headline: private-use characters that never occur in posts, so
 # the snippet can be HTML-escaped first and marked up after.
 MARK_START, MARK_STOP = "\ue000", "\ue001"

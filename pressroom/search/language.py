@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+__all__ = ["post_ts_config"]
+
 # PostgreSQL's built-in text-search configurations (pg_ts_config of PostgreSQL 16).
 TS_CONFIGS = frozenset(
     """simple arabic armenian basque catalan danish dutch english finnish french german greek

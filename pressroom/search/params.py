@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+__all__ = [
+    "MAX_LIMIT",
+    "EmbeddingMismatch",
+    "SearchError",
+    "SearchParams",
+    "SiteNotFound",
+    "check_request",
+    "split_query",
+]
+
 MODES = ("hybrid", "text", "vector")
 KINDS = ("all", "posts", "images")
 MAX_LIMIT = 50

@@ -24,6 +24,19 @@ from pressroom.db.vectors import check_dims
 from pressroom.search.fusion import Hit
 from pressroom.search.hits import MARK_START, MARK_STOP
 
+__all__ = [
+    "Scope",
+    "Terms",
+    "image_rows",
+    "image_text_ranks",
+    "image_vector_ranks",
+    "languages",
+    "post_rows",
+    "section_details",
+    "text_hits",
+    "vector_hits",
+]
+
 # HNSW yields at most ef_search rows before the site/revision filter (pgvector 0.6).
 _EF_SEARCH_MAX = 1000
 # ts_rank_cd normalisation 1: divide by 1 + log(length), so a long section does not win on

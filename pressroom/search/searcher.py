@@ -41,6 +41,8 @@ from pressroom.search.hits import (
 from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound, split_query
 from pressroom.search.queries import Scope, Terms
 
+__all__ = ["Searcher", "require_revision"]
+
 # Candidates each list contributes before fusion: enough that a post ranked low in one list
 # but high in the other still meets itself.
 _MIN_CANDIDATES = 100

@@ -29,6 +29,8 @@ from aiohttp.resolver import DefaultResolver
 
 from pressroom.config import Settings
 
+__all__ = ["DestinationRefused", "NetworkPolicy", "guarded_session"]
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -26,6 +26,8 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from pressroom.security.redact import redact_url
 
+__all__ = ["SealError", "reveal", "split"]
+
 KEY_FILE = "secrets.key"
 PREFIX = "fernet:"
 

@@ -22,6 +22,8 @@ from pressroom.steps.load import VectorStream, download_parsed, download_vectors
 from pressroom.storage.base import sha256_file
 from pressroom.storage.workstore import read_jsonl
 
+__all__ = ["BuildInput", "build_artifacts"]
+
 ARTIFACT_FILES = (
     artifacts.POSTS_JSON,
     artifacts.MEDIA_JSON,

@@ -22,6 +22,8 @@ from pressroom.models import MAX_INLINE_ERRORS, PostError
 from pressroom.steps.env import EmbedEnv, StepEnv
 from pressroom.storage.workstore import read_jsonl, write_jsonl
 
+__all__ = ["apply_descriptions", "describe_rows", "descriptions_jsonl"]
+
 
 @dataclass
 class DescribeOutcome:

@@ -24,6 +24,8 @@ from pressroom.steps.embed_gate import provider_gate
 from pressroom.steps.env import EmbedEnv
 from pressroom.storage.workstore import read_jsonl, vectors_to_bytes
 
+__all__ = ["EmbedInput", "embed_batch", "embedding_info"]
+
 
 @dataclass(frozen=True)
 class EmbedInput:

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 
 from pressroom.embeddings.base import Embedder
 
+__all__ = ["provider_gate"]
+
 # provider -> requests in flight per worker process; absent: no limit here
 PROVIDER_CONCURRENCY: dict[str, int] = {"hashing": 1}
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from pressroom.publish.latest import RevisionOrder
 from pressroom.steps import Progress, no_progress
 
+__all__ = ["DatabaseEnv", "EmbedEnv", "Hook", "RevisionTarget", "StepEnv"]
+
 if TYPE_CHECKING:
     import aiohttp
     import asyncpg

@@ -33,6 +33,8 @@ from pressroom.sources import (
 from pressroom.steps.env import StepEnv
 from pressroom.storage.workstore import write_jsonl
 
+__all__ = ["FetchInput", "fetch_source"]
+
 
 @dataclass(frozen=True)
 class FetchInput:

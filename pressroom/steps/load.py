@@ -27,6 +27,8 @@ from pressroom.steps.describe import apply_descriptions
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.storage.workstore import read_jsonl, vectors_from_bytes
 
+__all__ = ["LoadInput", "VectorStream", "download_parsed", "download_vectors", "load_database"]
+
 T = TypeVar("T")
 
 # Fault-injection point inside the load transaction: posts copied, sections COPY started.

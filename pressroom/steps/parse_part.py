@@ -38,6 +38,16 @@ from pressroom.models import (
     inline_errors,
 )
 
+__all__ = [
+    "PartSummary",
+    "PartWriter",
+    "PostOptions",
+    "Snapshot",
+    "json_line",
+    "parse_one",
+    "part_path",
+]
+
 PART_FILES = ("posts", "inputs", "refs", "errors", "warnings", "skipped")
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from pressroom.steps import Progress
 from pressroom.steps.parse_part import PartSummary, PartWriter, PostOptions, Snapshot
 
+__all__ = ["parse_parts"]
+
 THREAD_CHUNK = 64  # posts parsed per thread hop, so heartbeats keep flowing
 
 

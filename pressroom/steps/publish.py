@@ -35,6 +35,8 @@ from pressroom.runtime.faults import fault_point
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.storage.base import Store, sha256_file
 
+__all__ = ["PublishInput", "publish_artifacts", "write_latest"]
+
 CONTENT_TYPES = {".json": "application/json"}
 # Revision files never change once written (their key names the revision).
 REVISION_CACHE_CONTROL = "public, max-age=31536000, immutable"

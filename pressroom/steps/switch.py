@@ -21,6 +21,8 @@ from pressroom.runtime.faults import fault_point
 from pressroom.steps.env import DatabaseEnv, RevisionTarget
 from pressroom.steps.publish import write_latest
 
+__all__ = ["SwitchInput", "switch_revision"]
+
 
 @dataclass(frozen=True)
 class SwitchInput:

@@ -25,6 +25,15 @@ import numpy as np
 from pressroom.models import PostError
 from pressroom.storage.base import Store
 
+__all__ = [
+    "WorkKeys",
+    "read_jsonl",
+    "read_post_errors",
+    "vectors_from_bytes",
+    "vectors_to_bytes",
+    "write_jsonl",
+]
+
 WORK_ROOT = "_work"
 
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,28 @@ def spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+@contextmanager
+def spawned(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`spawn`, and the process killed on the way out if the test left it running."""
+    proc = spawn(module, env, log)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def activity_attempts(client: Client, job_id: str) -> list[int]:
+    """The attempt number of every activity task the job's history shows started."""
+    history = await client.get_workflow_handle(job_id).fetch_history()
+    return [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
 
 
 def run_cli(

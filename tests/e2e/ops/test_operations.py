@@ -25,11 +25,12 @@ from pressroom.config import Settings
 from pressroom.runtime import logs
 from tests.conftest import EXAMPLE_BLOG
 from tests.fakes.ops import (
+    activity_attempts,
     free_port,
     loopback_settings,
     process_env,
     run_cli,
-    spawn,
+    spawned,
     wait_for_activity,
 )
 from tests.jobs import job_request, run_job, start
@@ -240,8 +241,7 @@ async def test_sigterm_drains_the_worker_and_the_job_finishes(
         LOG_FORMAT="json",
     )
     log = tmp_path / "worker.log"
-    doomed = spawn("pressroom.starter.worker", env, log)
-    try:
+    with spawned("pressroom.starter.worker", env, log) as doomed:
         job_id = await start(temporal_client, settings, job_request(EXAMPLE_BLOG, site="drain"))
         await wait_for_activity(temporal_client, job_id, "load_database")
         doomed.send_signal(signal.SIGTERM)
@@ -253,10 +253,6 @@ async def test_sigterm_drains_the_worker_and_the_job_finishes(
         assert doomed.poll() is None, "the worker waits for its running activity"
         release.touch()
         code = await asyncio.to_thread(doomed.wait, 90)
-    finally:
-        if doomed.poll() is None:
-            doomed.kill()
-            doomed.wait()
     assert code == 0, log.read_text()
     # The rest of the job runs on another worker.
     async with running_worker(settings, temporal_client):
@@ -264,12 +260,7 @@ async def test_sigterm_drains_the_worker_and_the_job_finishes(
             temporal_client.get_workflow_handle(job_id).result(), timeout=120
         )
     assert result["status"] == "completed"
-    history = await temporal_client.get_workflow_handle(job_id).fetch_history()
-    attempts = [
-        e.activity_task_started_event_attributes.attempt
-        for e in history.events
-        if e.HasField("activity_task_started_event_attributes")
-    ]
+    attempts = await activity_attempts(temporal_client, job_id)
     assert max(attempts) == 1, "the drained step finished; nothing was retried"
     records = json_lines(log.read_text())
     assert any(r["msg"] == "worker stopped" for r in records)
@@ -281,8 +272,7 @@ async def test_sigterm_stops_the_api_cleanly(settings: Settings, tmp_path: Path)
     port = free_port()
     env = process_env(settings, API_PORT=str(port), LOG_FORMAT="json")
     log = tmp_path / "api.log"
-    proc = spawn("pressroom.api", env, log)
-    try:
+    with spawned("pressroom.api", env, log) as proc:
         deadline = time.monotonic() + 60
         async with aiohttp.ClientSession() as http:
             while True:
@@ -296,10 +286,6 @@ async def test_sigterm_stops_the_api_cleanly(settings: Settings, tmp_path: Path)
                 await asyncio.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert code == 0, log.read_text()
     records = json_lines(log.read_text())
     messages = [r["msg"] for r in records]
@@ -318,28 +304,18 @@ async def test_sigterm_past_the_grace_period_hands_the_step_to_another_worker(
         LOG_FORMAT="json",
     )
     log = tmp_path / "worker.log"
-    doomed = spawn("pressroom.starter.worker", env, log)
-    try:
+    with spawned("pressroom.starter.worker", env, log) as doomed:
         job_id = await start(temporal_client, settings, job_request(EXAMPLE_BLOG, site="grace"))
         await wait_for_activity(temporal_client, job_id, "load_database")
         doomed.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(doomed.wait, 90)
-    finally:
-        if doomed.poll() is None:
-            doomed.kill()
-            doomed.wait()
     assert code == 0, log.read_text()
     async with running_worker(settings, temporal_client):
         result = await asyncio.wait_for(
             temporal_client.get_workflow_handle(job_id).result(), timeout=120
         )
     assert result["status"] == "completed"
-    history = await temporal_client.get_workflow_handle(job_id).fetch_history()
-    attempts = [
-        e.activity_task_started_event_attributes.attempt
-        for e in history.events
-        if e.HasField("activity_task_started_event_attributes")
-    ]
+    attempts = await activity_attempts(temporal_client, job_id)
     assert max(attempts) >= 2, "the interrupted step was retried on the other worker"
     load = [r for r in json_lines(log.read_text()) if r.get("step") == "load-database"]
     assert any(r.get("outcome") == "cancelled" for r in load), load
