@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
-__all__ = ["is_claimed", "overlapping_claims", "record_claim"]
+__all__ = ["overlapping_claims", "record_claim"]
 
 _OVERLAPPING_SQL = """
 SELECT folder, site_id FROM published_folders
@@ -25,17 +25,6 @@ async def overlapping_claims(
     return [
         (r["folder"], r["site_id"]) for r in await conn.fetch(_OVERLAPPING_SQL, location, folder)
     ]
-
-
-async def is_claimed(conn: asyncpg.Connection, location: str, folder: str) -> bool:
-    """Whether `folder` itself is claimed on `location` (by any site)."""
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM published_folders WHERE location = $1 AND folder = $2",
-            location,
-            folder,
-        )
-    )
 
 
 async def record_claim(

@@ -24,7 +24,7 @@ from pressroom.db.sites import loaded_output_key
 from pressroom.db.vectors import check_dims
 from pressroom.models import Post
 from pressroom.publish.latest import RevisionOrder
-from pressroom.publish.layout import PublishRefused
+from pressroom.publish.layout import refuse_other_loaded
 
 __all__ = [
     "RevisionLoad",
@@ -202,12 +202,12 @@ async def _begin_load(
         raise RevisionSuperseded(site, revision_id, previous, current_order)
     # Under the site lock: a revision id never gets rows of another output (the fetch
     # step refuses it early; this closes the race between two such jobs).
-    loaded_key = await loaded_output_key(conn, site, revision_id)
-    if load.output_key and loaded_key and loaded_key != load.output_key:
-        raise PublishRefused(
-            f"revision {revision_id!r} of site {site!r} is already loaded from other "
-            "content or settings: use a new revisionId"
-        )
+    refuse_other_loaded(
+        await loaded_output_key(conn, site, revision_id),
+        load.output_key or "",
+        site=site,
+        revision_id=revision_id,
+    )
     await conn.execute(
         _BEGIN_LOAD_SQL,
         site,

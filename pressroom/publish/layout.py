@@ -46,9 +46,10 @@ __all__ = [
     "output_key",
     "publish_lock_name",
     "published_manifest",
+    "refuse_other_loaded",
+    "refuse_other_published",
     "reserved_reason",
     "revision_prefix",
-    "same_output",
 ]
 
 # Bumped whenever artifacts built from the same input would come out different.
@@ -159,15 +160,22 @@ def _conflict_message(folder: str, site: str, other_folder: str, owner: str) -> 
     )
 
 
-async def folder_conflict(
-    conn: asyncpg.Connection, location: str, folder: str, site: str
+def _conflict(
+    claims: list[tuple[str, str]], folder: str, site: str
 ) -> PublishRefused | None:
-    """Why `site` may not publish to `folder` per the recorded claims; None when it may."""
-    for other_folder, owner in await folders.overlapping_claims(conn, location, folder):
+    """The first of `claims` (overlapping `folder`) that is not `site`'s own claim on it."""
+    for other_folder, owner in claims:
         if other_folder == folder and owner == site:
             continue
         return PublishRefused(_conflict_message(folder, site, other_folder, owner), owner=owner)
     return None
+
+
+async def folder_conflict(
+    conn: asyncpg.Connection, location: str, folder: str, site: str
+) -> PublishRefused | None:
+    """Why `site` may not publish to `folder` per the recorded claims; None when it may."""
+    return _conflict(await folders.overlapping_claims(conn, location, folder), folder, site)
 
 
 async def _unrecorded_owner(store: Store, folder: str) -> tuple[str, str] | None:
@@ -196,10 +204,11 @@ async def claim_folder(
     """
     async with conn.transaction():
         await advisory_lock(conn, f"pressroom.folders:{store.location}")
-        conflict = await folder_conflict(conn, store.location, folder, site)
+        claims = await folders.overlapping_claims(conn, store.location, folder)
+        conflict = _conflict(claims, folder, site)
         if conflict is not None:
             raise conflict
-        if await folders.is_claimed(conn, store.location, folder):
+        if (folder, site) in claims:  # already ours
             return
         found = await _unrecorded_owner(store, folder)
         if found is not None:
@@ -223,8 +232,26 @@ async def published_manifest(
     return await read_json(store, manifest_key(dist_folder, revision_id))
 
 
-def same_output(manifest: Mapping[str, Any], key: str) -> bool:
-    return manifest.get("outputKey") == key
+def refuse_other_published(
+    manifest: Mapping[str, Any] | None, key: str, *, dist_folder: str, revision_id: str
+) -> None:
+    """PublishRefused when `revision_id` is published (its `manifest`) with another output."""
+    if manifest is not None and manifest.get("outputKey") != key:
+        raise PublishRefused(
+            f"revision {revision_id!r} is already published under {dist_folder!r} with "
+            "other content or settings, and published revisions are immutable: use a new "
+            "revisionId (or omit it to derive one from the content)"
+        )
+
+
+def refuse_other_loaded(loaded: str | None, key: str, *, site: str, revision_id: str) -> None:
+    """PublishRefused when `revision_id` is loaded in Postgres with another output key
+    (`loaded` None: not loaded, or loaded before output keys were recorded)."""
+    if key and loaded and loaded != key:
+        raise PublishRefused(
+            f"revision {revision_id!r} of site {site!r} is already loaded from other content "
+            "or settings: use a new revisionId (or omit it to derive one from the content)"
+        )
 
 
 async def check_revision(
@@ -240,18 +267,10 @@ async def check_revision(
     it is already published with this very output (the job reuses it). Raises PublishRefused
     when the id names other output, published or loaded."""
     manifest = await published_manifest(store, dist_folder, revision_id)
-    if manifest is not None and not same_output(manifest, key):
-        raise PublishRefused(
-            f"revision {revision_id!r} is already published under {dist_folder!r} with "
-            "other content or settings, and published revisions are immutable: use a new "
-            "revisionId (or omit it to derive one from the content)"
-        )
-    loaded = await loaded_output_key(conn, site, revision_id)
-    if loaded is not None and loaded != key:
-        raise PublishRefused(
-            f"revision {revision_id!r} of site {site!r} is already loaded from other content "
-            "or settings: use a new revisionId (or omit it to derive one from the content)"
-        )
+    refuse_other_published(manifest, key, dist_folder=dist_folder, revision_id=revision_id)
+    refuse_other_loaded(
+        await loaded_output_key(conn, site, revision_id), key, site=site, revision_id=revision_id
+    )
     return manifest is not None
 
 

@@ -1,6 +1,6 @@
 """Step 7, publish: copy the built artifacts under `{distFolder}/{revisionId}/`, then `latest.json`.
 
-A published revision is immutable (pressroom/publication.py): once its manifest is there,
+A published revision is immutable (pressroom/publish/layout.py): once its manifest is there,
 no job writes the folder again; a job with the same output reuses it, one with other output
 is refused. Revision files are served with a long immutable cache lifetime; `latest.json` is
 written last, with a short one, so a reader that follows it always finds a complete revision.
@@ -22,14 +22,13 @@ from pressroom.models import ArtifactFile, PublishSummary
 from pressroom.publish.artifacts import MANIFEST_JSON
 from pressroom.publish.latest import latest_document, write_latest_if_newer
 from pressroom.publish.layout import (
-    PublishRefused,
     claim_folder,
     latest_key,
     manifest_key,
     publish_lock_name,
     published_manifest,
+    refuse_other_published,
     revision_prefix,
-    same_output,
 )
 from pressroom.runtime.faults import fault_point
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
@@ -184,12 +183,12 @@ async def _publish_folder(
     async with conn.transaction():
         await advisory_lock(conn, publish_lock_name(store, target.dist_folder, target.revision_id))
         manifest = await published_manifest(store, target.dist_folder, target.revision_id)
-        if manifest is not None and not same_output(manifest, target.output_key):
-            raise PublishRefused(
-                f"revision {target.revision_id!r} is already published under "
-                f"{target.dist_folder!r} with other content or settings; published "
-                "revisions are immutable"
-            )
+        refuse_other_published(
+            manifest,
+            target.output_key,
+            dist_folder=target.dist_folder,
+            revision_id=target.revision_id,
+        )
         if manifest is not None:
             files = await _published_files(store, target.dist_folder, target.revision_id, manifest)
             return manifest, files, 0
