@@ -69,9 +69,9 @@ def latest(artifacts: Path, folder: str) -> dict[str, Any]:
 def reported_files_match(artifacts: Path, result: dict[str, Any]) -> None:
     """Every file the job reported is in its revision folder with the reported bytes."""
     base = Path(result["artifacts"]["base"].removeprefix("file://"))
+    held = snapshot(base)  # once: hashing the folder per file would redo the same reads
     for name, meta in result["artifacts"]["files"].items():
-        digest = snapshot(base)[name]
-        assert digest == meta["sha256"], name
+        assert held[name] == meta["sha256"], name
     assert base.is_relative_to(artifacts)
 
 
