@@ -27,6 +27,7 @@ from pressroom.config import Settings
 from pressroom.db.pool import Database, database_url
 from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.runtime.logs import configure_logging
+from pressroom.runtime.memory import tune_allocator
 from pressroom.security.netguard import guarded_session
 from pressroom.storage import open_store
 
@@ -102,6 +103,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
+    tune_allocator()  # before any thread allocates: arenas are made per thread
     settings = Settings()
     configure_logging(settings)
     asyncio.run(serve(settings))
