@@ -171,7 +171,7 @@ class ProviderLimiter:
             self._slow_start = False
         elif (cap is not None and self.window + 1 > cap) or tokens_low:
             self._slow_start = False
-        elif self.in_flight >= self.allowed:  # grow only a window in use
+        elif self.in_flight + len(self._waiters) >= self.allowed:  # only a window in use grows
             self.window += 1 if self._slow_start else 1 / self.window
         self.window = min(self.window, float(self.ceiling))
         self._wake()
