@@ -7,102 +7,16 @@ by bench/vision_rate.py, not here: no wall-clock asserts."""
 from __future__ import annotations
 
 import asyncio
-import io
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-from openai import AsyncOpenAI
-from PIL import Image
 
 from pressroom.db.leases import ensure_table, renew_lease
-from pressroom.embeddings import HashingEmbedder
-from pressroom.embeddings.base import EmbeddingError
-from pressroom.embeddings.inputs import input_sha256
-from pressroom.embeddings.limiter import LimiterSpec
-from pressroom.embeddings.vision import ImageDescriber
-from pressroom.models import EmbedSummary
-from pressroom.steps.embed import EmbedInput, embed_batch
-from pressroom.steps.env import EmbedEnv
-from pressroom.storage import open_store
-from pressroom.storage.workstore import WorkKeys, write_jsonl
 from tests.fakes.openai_server import FakeOpenAI, openai_server
+from tests.fakes.vision_batch import describe_batch
 
 __all__ = ["openai_server"]  # the fixture, re-exported for pytest
-
-
-class MemoryDescriptions:
-    """The description cache's contract, in memory: what a retried batch reuses."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, str] = {}
-
-    async def get(self, shas: Sequence[str]) -> dict[str, str]:
-        return {s: self.items[s] for s in shas if s in self.items}
-
-    async def put(self, sha: str, description: str) -> None:
-        self.items[sha] = description
-
-
-def png(i: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8 + i % 7, 8 + i // 7), (i * 37 % 256, i * 91 % 256, 120)).save(out, "PNG")
-    return out.getvalue()
-
-
-async def describe_images(
-    server: FakeOpenAI, tmp_path: Path, count: int, *, ceiling: int
-) -> tuple[list[EmbedSummary], ImageDescriber]:
-    """One media batch of `count` distinct images through the embed step, retried as Temporal
-    would (after the provider's retry-after) until it completes."""
-    keys = WorkKeys(f"job-{uuid.uuid4().hex[:8]}")
-    client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=10)
-    describer = ImageDescriber(
-        client,
-        "gpt-4o-mini",
-        limiter=LimiterSpec(key=f"test|{uuid.uuid4().hex}", ceiling=ceiling),
-        owns_client=True,
-    )
-    rows: list[dict[str, Any]] = []
-    summaries: list[EmbedSummary] = []
-    async with open_store(str(tmp_path / "store")) as store:
-        for i in range(count):
-            data = png(i)
-            sha = input_sha256(data.hex())  # any unique key will do for the work store
-            await store.put_bytes(keys.image(sha), data)
-            text = f"image-{i}.png"
-            rows.append(
-                {
-                    "id": f"img/{i}.png",
-                    "input": text,
-                    "sha256": input_sha256(text),
-                    "image_sha256": sha,
-                    "mime": "image/png",
-                    "alts": [],
-                    "name": text,
-                }
-            )
-        write_jsonl(tmp_path / "media.jsonl", rows)
-        await store.put_file(keys.embed_inputs("media", 0), tmp_path / "media.jsonl")
-        env = EmbedEnv(
-            store=store,
-            keys=keys,
-            scratch=tmp_path / "scratch",
-            embedder=HashingEmbedder(dimensions=32),
-            describer=describer,
-            descriptions=MemoryDescriptions(),  # type: ignore[arg-type]
-        )
-        for _ in range(5):
-            try:
-                summaries.append(await embed_batch(EmbedInput(kind="media", batch=0), env))
-                break
-            except EmbeddingError as err:
-                assert err.rate_limited, err
-                await asyncio.sleep(err.retry_after or 1.0)
-        await describer.aclose()
-    return summaries, describer
 
 
 async def test_descriptions_grow_past_four_in_flight_without_a_429_storm(
@@ -113,10 +27,10 @@ async def test_descriptions_grow_past_four_in_flight_without_a_429_storm(
     openai_server.latency = 0.5
     openai_server.requests_per_minute(1200, endpoint="chat")
     images = 60
-    summaries, _ = await describe_images(openai_server, tmp_path, images, ceiling=32)
+    final, tries = await describe_batch(openai_server, tmp_path, images, ceiling=32)
 
-    assert summaries, "the batch never completed"
-    final = summaries[-1]
+    assert final is not None, "the batch never completed"
+    assert tries <= 2  # at most one retry, after an early overshoot
     assert final.described + final.descriptions_reused == images
     assert not final.undescribed
     answered = openai_server.chat_requests(status=200)
@@ -132,8 +46,8 @@ async def test_no_more_in_flight_than_the_ceiling(
     openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.latency = 0.2
-    summaries, _ = await describe_images(openai_server, tmp_path, 30, ceiling=3)
-    assert summaries and summaries[-1].described == 30
+    final, tries = await describe_batch(openai_server, tmp_path, 30, ceiling=3)
+    assert final is not None and (final.described, tries) == (30, 1)
     assert openai_server.peak_in_flight == 3
 
 
