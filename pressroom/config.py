@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     # Unset: on when the embedding provider is OpenAI-compatible, off otherwise.
     image_descriptions: bool | None = Field(default=None, alias="IMAGE_DESCRIPTIONS")
     embed_batch_size: int = Field(default=512, alias="EMBED_BATCH_SIZE", ge=1, le=10_000)
+    # Requests in flight to the provider (embeddings and image descriptions, per model) across
+    # every worker of the task queue: the window grows to this until the provider's rate-limit
+    # headers or a 429 say stop (pressroom/embeddings/limiter.py).
+    provider_max_in_flight: int = Field(default=32, alias="PROVIDER_MAX_IN_FLIGHT", ge=1, le=1024)
 
     # Source limits
     max_source_bytes: int = Field(default=512 * 1024 * 1024, alias="MAX_SOURCE_BYTES")

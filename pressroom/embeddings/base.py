@@ -58,11 +58,20 @@ class Embedder(Protocol):
 class EmbeddingError(Exception):
     """A provider call failed. `retryable` tells the caller (Temporal) whether to try again."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the provider asked us to wait, when it said
+        # A 429 that asks to slow down (not an exhausted quota): the limiter backs off.
+        self.rate_limited = rate_limited
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only constructor arguments would be lost by the default pickling.

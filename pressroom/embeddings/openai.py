@@ -5,16 +5,21 @@ The `openai` client's own retries are off (`max_retries=0`): Temporal's retry po
 one place retries happen, and `map_api_error` tells it how (429 carries the server's
 `retry-after`; 401/403, `insufficient_quota` and unknown models are not worth retrying; a
 400 blames the inputs, which `isolate.embed_isolating` narrows down by bisection).
+
+Every call goes through `limited_call`: it holds a place in the provider budget's limiter
+(`pressroom.embeddings.limiter`, shared by every worker of the task queue up to
+`PROVIDER_MAX_IN_FLIGHT`) and reports the response's rate-limit headers, or its 429, to it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.utils
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,16 +37,20 @@ from pressroom.embeddings.base import (
     l2_normalize,
     truncate_to_tokens,
 )
+from pressroom.embeddings.limiter import LimiterSpec, close_limiter, limiter_for
+from pressroom.embeddings.shares import leased_share
 
-__all__ = ["OpenAIEmbedder", "map_api_error", "openai_client"]
+__all__ = ["OpenAIEmbedder", "limited_call", "limiter_spec", "map_api_error", "openai_client"]
 
 DEFAULT_MODEL = "text-embedding-3-small"
+DEFAULT_MAX_IN_FLIGHT = 32  # PROVIDER_MAX_IN_FLIGHT's default
 # A local server (Ollama, vLLM) needs no key, but the client insists on one.
 _KEYLESS = "unused"
 # Request parameters whose rejection is the request's fault, not the inputs'.
 _REQUEST_PARAMS = frozenset({"model", "dimensions", "encoding_format", "user"})
 _KEY_LIKE = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_*\-]{4,}")
 _MESSAGE_LIMIT = 300
+OPENAI_URL = "https://api.openai.com/v1"
 
 
 def openai_client(settings: Settings) -> AsyncOpenAI:
@@ -53,6 +62,45 @@ def openai_client(settings: Settings) -> AsyncOpenAI:
         max_retries=0,
         timeout=settings.openai_timeout_seconds,
     )
+
+
+def limiter_spec(settings: Settings, model: str) -> LimiterSpec:
+    """The limiter of `model` at the configured provider: `PROVIDER_MAX_IN_FLIGHT` in flight
+    at most, shared through Postgres by every worker of `TEMPORAL_TASK_QUEUE`."""
+    base = (settings.openai_base_url or OPENAI_URL).rstrip("/")
+    key = f"{settings.temporal_task_queue}|{base}|{model}"
+    ceiling = settings.provider_max_in_flight
+    return LimiterSpec(key=key, ceiling=ceiling, share=lambda: leased_share(settings, key, ceiling))
+
+
+def local_limiter(client: AsyncOpenAI, model: str) -> LimiterSpec:
+    """A limiter for a client built by hand (tests, tools): the default ceiling, this process."""
+    return LimiterSpec(key=f"local|{client.base_url}|{model}", ceiling=DEFAULT_MAX_IN_FLIGHT)
+
+
+async def limited_call(
+    spec: LimiterSpec,
+    create: Callable[[], Awaitable[Any]],
+    *,
+    what: str,
+    secret: str | None,
+    unless: asyncio.Event | None = None,
+) -> Any:
+    """One provider call, `create` (a `with_raw_response` method), inside the budget's
+    limiter; returns the parsed response. Failures raise the mapped `EmbeddingError`
+    (not chained: the client's exception chain, httpx tracebacks, would push the failure over
+    Temporal's 4 KB activity-failure limit and hide the reason). `unless` set while the call
+    waits for a place: `limiter.Abandoned`, nothing sent."""
+    async with limiter_for(spec).slot(unless) as slot:
+        try:
+            raw = await create()
+        except openai.OpenAIError as exc:
+            err = map_api_error(exc, what=what, secret=secret)
+            if err.rate_limited:
+                slot.limited(err.retry_after)
+            raise err from None
+        slot.ok(raw.headers)
+    return raw.parse()
 
 
 def _clean(message: str, secret: str | None = None) -> str:
@@ -111,6 +159,7 @@ def map_api_error(exc: Exception, *, what: str, secret: str | None = None) -> Em
             f"{what}: rate limited: {detail}",
             retryable=True,
             retry_after=retry_after_seconds(exc.response.headers),
+            rate_limited=True,
         )
     if status in (401, 403):
         return EmbeddingError(f"{what}: not authorised: {detail}", retryable=False)
@@ -166,12 +215,14 @@ class OpenAIEmbedder:
         model: str = DEFAULT_MODEL,
         dimensions: int = 384,
         owns_client: bool = False,
+        limiter: LimiterSpec | None = None,
     ) -> None:
         if dimensions < 1:
             raise ValueError("dimensions must be at least 1")
         self.client = client
         self.model = model
         self.dimensions = dimensions
+        self.limiter = limiter or local_limiter(client, model)
         self._owns_client = owns_client
         self._secret = client.api_key if client.api_key != _KEYLESS else None
 
@@ -182,10 +233,12 @@ class OpenAIEmbedder:
             model=model,
             dimensions=settings.embedding_dimensions,
             owns_client=True,
+            limiter=limiter_spec(settings, model),
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this embedder created it."""
+        """Release the limiter's lease, and close the HTTP client if this embedder made it."""
+        await close_limiter(self.limiter)
         if self._owns_client:
             await self.client.close()
 
@@ -217,19 +270,21 @@ class OpenAIEmbedder:
     async def _request(self, texts: list[str]) -> np.ndarray:
         what = f"embeddings ({self.model}, {len(texts)} inputs)"
         try:
-            response = await self.client.embeddings.create(
-                model=self.model,
-                input=texts,
-                dimensions=self.dimensions,
-                encoding_format="base64",
+            response = await limited_call(
+                self.limiter,
+                lambda: self.client.embeddings.with_raw_response.create(
+                    model=self.model,
+                    input=texts,
+                    dimensions=self.dimensions,
+                    encoding_format="base64",
+                ),
+                what=what,
+                secret=self._secret,
             )
-        except openai.OpenAIError as exc:
-            err = map_api_error(exc, what=what, secret=self._secret)
-            if isinstance(err, EmbeddingInputError) and len(texts) == 1:
+        except EmbeddingInputError as err:
+            if len(texts) == 1:
                 err.index = 0  # a single input: the culprit is known
-            # Not chained: the client's exception chain (httpx tracebacks) would push the
-            # failure over Temporal's 4 KB activity-failure limit and hide the reason.
-            raise err from None
+            raise
         data = list(response.data or [])
         vectors: dict[int, np.ndarray] = {}
         for item in data:

@@ -8,6 +8,9 @@ to `EmbeddingError` exactly as for embeddings (429 retry-after, 5xx retryable, 4
 
 `DescriptionCache` keeps descriptions in Postgres keyed by (image sha256, model, prompt
 version): a retried batch or a later revision never describes the same image twice.
+
+Requests go through the vision model's limiter (`openai.limited_call`). The `openai` package
+is imported only when descriptions are on: a worker with the local embedder never loads it.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ import asyncio
 import base64
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import asyncpg
-import openai
-from openai import AsyncOpenAI
 from PIL import Image, ImageSequence
 
 from pressroom.config import Settings
 from pressroom.db import cache
 from pressroom.embeddings.base import Embedder, EmbeddingError, EmbeddingInputError
-from pressroom.embeddings.openai import map_api_error, openai_client
+from pressroom.embeddings.limiter import LimiterSpec, close_limiter
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 __all__ = ["DescriptionCache", "ImageDescriber", "UnsupportedImage", "make_describer"]
 
@@ -86,51 +91,63 @@ class ImageDescriber:
         client: AsyncOpenAI,
         model: str,
         *,
-        concurrency: int = 4,
+        limiter: LimiterSpec | None = None,
         max_tokens: int = 300,
         owns_client: bool = False,
     ) -> None:
+        from pressroom.embeddings.openai import local_limiter
+
         self.client = client
         self.model = model
-        self.concurrency = max(1, concurrency)
+        self.limiter = limiter or local_limiter(client, model)
         self.max_tokens = max_tokens
         self._owns_client = owns_client
 
+    @property
+    def max_in_flight(self) -> int:
+        """Most requests this describer ever has in flight (the limiter's ceiling)."""
+        return self.limiter.ceiling
+
     async def aclose(self) -> None:
+        await close_limiter(self.limiter)
         if self._owns_client:
             await self.client.close()
 
-    async def describe(self, data: bytes, mime: str) -> str:
-        """One image's description. Raises `UnsupportedImage` or `EmbeddingError`."""
+    async def describe(self, data: bytes, mime: str, *, unless: asyncio.Event | None = None) -> str:
+        """One image's description. Raises `UnsupportedImage` or `EmbeddingError`, or
+        `limiter.Abandoned` when `unless` is set before the request could be sent."""
+        from pressroom.embeddings.openai import limited_call
+
         prepared, sent_mime = await asyncio.to_thread(prepare_image, data, mime)
         what = f"image description ({self.model})"
         try:
-            response = await self.client.chat.completions.create(
-                model=self.model,
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": PROMPT},
-                            {
-                                "type": "image_url",
-                                "image_url": {
-                                    "url": data_url(prepared, sent_mime),
-                                    "detail": "low",
+            response = await limited_call(
+                self.limiter,
+                lambda: self.client.chat.completions.with_raw_response.create(
+                    model=self.model,
+                    messages=[
+                        {
+                            "role": "user",
+                            "content": [
+                                {"type": "text", "text": PROMPT},
+                                {
+                                    "type": "image_url",
+                                    "image_url": {
+                                        "url": data_url(prepared, sent_mime),
+                                        "detail": "low",
+                                    },
                                 },
-                            },
-                        ],
-                    }
-                ],
-                max_completion_tokens=self.max_tokens,
+                            ],
+                        }
+                    ],
+                    max_completion_tokens=self.max_tokens,
+                ),
+                what=what,
+                secret=self.client.api_key,
+                unless=unless,
             )
-        except openai.OpenAIError as exc:
-            err = map_api_error(exc, what=what, secret=self.client.api_key)
-            if isinstance(err, EmbeddingInputError):
-                raise UnsupportedImage(err.message) from exc
-            # Not chained: the client's exception chain (httpx tracebacks) would push the
-            # failure over Temporal's 4 KB activity-failure limit and hide the reason.
-            raise err from None
+        except EmbeddingInputError as err:
+            raise UnsupportedImage(err.message) from None
         choices = response.choices or []
         text = (choices[0].message.content or "") if choices else ""
         text = " ".join(text.split())
@@ -166,7 +183,14 @@ def make_describer(settings: Settings, embedder: Embedder) -> ImageDescriber | N
     """
     if not settings.image_descriptions_enabled:
         return None
+    from openai import AsyncOpenAI
+
+    from pressroom.embeddings.openai import limiter_spec, openai_client
+
+    limiter = limiter_spec(settings, settings.vision_model)
     client = getattr(embedder, "client", None)
     if isinstance(client, AsyncOpenAI):
-        return ImageDescriber(client, settings.vision_model)
-    return ImageDescriber(openai_client(settings), settings.vision_model, owns_client=True)
+        return ImageDescriber(client, settings.vision_model, limiter=limiter)
+    return ImageDescriber(
+        openai_client(settings), settings.vision_model, limiter=limiter, owns_client=True
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 from pressroom.embeddings.base import EmbeddingError
 from pressroom.embeddings.inputs import input_sha256, media_input
+from pressroom.embeddings.limiter import Abandoned
 from pressroom.embeddings.vision import ImageDescriber, UnsupportedImage
 from pressroom.models import MAX_INLINE_ERRORS, PostError
 from pressroom.steps.env import EmbedEnv, StepEnv
@@ -46,20 +47,38 @@ async def describe_rows(
     found = await cache.get(sorted(mimes)) if cache else {}
     todo = [sha for sha in mimes if sha not in found]
     refused: dict[str, str] = {}
-    gate = asyncio.Semaphore(describer.concurrency)
+    # Requests in flight are the describer's limiter's business; this bounds the images
+    # fetched and prepared ahead of it (memory), not the provider's load.
+    gate = asyncio.Semaphore(describer.max_in_flight)
+    stop = asyncio.Event()  # set by a failure: no new description starts
+    failures: list[BaseException] = []
     done = 0
 
     async def one(sha: str) -> None:
         nonlocal done
         async with gate:
+            if stop.is_set():
+                return
             key = keys.image(sha)
             if not await store.exists(key):
                 refused[sha] = "image bytes not in the work store (parsed without descriptions)"
                 return
             try:
-                text = await describer.describe(await store.get_bytes(key), mimes[sha])
+                data = await store.get_bytes(key)
+                text = await describer.describe(data, mimes[sha], unless=stop)
             except UnsupportedImage as err:
                 refused[sha] = f"not described: {err}"
+                return
+            except Abandoned:
+                return
+            except EmbeddingError as err:
+                if not err.rate_limited:
+                    raise
+                # A 429: the descriptions already in flight are paid for, so they finish
+                # (and reach the cache) while nothing new starts; then the batch fails and
+                # Temporal retries it after the provider's retry-after.
+                failures.append(err)
+                stop.set()
                 return
             if cache:
                 await cache.put(sha, text)  # at once: a retry of this batch reuses it
@@ -67,16 +86,18 @@ async def describe_rows(
             done += 1
             env.progress(done, len(todo), "describing images")
 
-    # A TaskGroup cancels the other descriptions as soon as one fails.
+    # A TaskGroup cancels the other descriptions as soon as one fails (a 429 does not fail
+    # its task, see above).
     try:
         async with asyncio.TaskGroup() as group:
             for sha in todo:
                 group.create_task(one(sha))
     except ExceptionGroup as failed:
+        failures.extend(failed.exceptions)
+    if failures:
         # Callers classify one error, not a group: a final one (401, quota) wins.
-        errors = list(failed.exceptions)
-        final = [e for e in errors if isinstance(e, EmbeddingError) and not e.retryable]
-        raise (final or errors)[0] from None
+        final = [e for e in failures if isinstance(e, EmbeddingError) and not e.retryable]
+        raise (final or failures)[0] from None
 
     outcome = DescribeOutcome(described=done, reused=len(mimes) - len(todo))
     _rewrite_inputs(rows, found, refused, outcome)

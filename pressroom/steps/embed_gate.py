@@ -4,8 +4,9 @@ A job fans its batches out `EMBED_CONCURRENCY` at a time, which hides a remote p
 latency. A local, CPU-bound embedder gains nothing from that (one core's worth of work under
 the GIL) and pays for it in memory: four hashing batches side by side take twice as long as
 four in a row and hold about 2.5 times the scratch memory. So CPU-bound providers run one
-request at a time per worker; remote providers are limited by the job's fan-out (and by
-their own rate limits, which the embedder maps to retries).
+request at a time per worker. Remote providers are not gated here: their requests in flight
+follow the provider's rate limits within `PROVIDER_MAX_IN_FLIGHT`, in the provider client
+(`pressroom.embeddings.limiter`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Faults are programmed from the test and consumed by the next matching requests::
     server.unauthorized()                      # 401 from now on
     server.insufficient_quota()                # 429 insufficient_quota from now on
     server.latency = 0.2                       # every request takes at least this long
+    server.requests_per_minute(600, burst=10)  # a request budget, reported in x-ratelimit-*
+                                               # headers; over it: 429 + retry-after
+
+Requests in flight are logged over time (`in_flight_log`, `peak_in_flight`).
 
 Usage: the `openai_server` fixture (async, function-scoped) yields a started `FakeOpenAI`;
 `FakeOpenAI.running()` is the same as an async context manager for other fixtures.
@@ -102,6 +106,58 @@ def _error(
     return web.json_response(body, status=status, headers=headers or {})
 
 
+def _duration(seconds: float) -> str:
+    """A reset value the way OpenAI writes it: `1.5s`, `120ms`, `6m0s`."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.3g}s" if minutes else f"{rest:.3g}s"
+
+
+@dataclass
+class RequestBudget:
+    """A provider's request rate limit: a bucket of `capacity` requests refilled at
+    `per_minute` / 60 a second, as OpenAI's headers describe it (`reset`: time until whole).
+
+    OpenAI enforces a per-minute limit over shorter spans (600 a minute may mean 10 a second);
+    `capacity` models that: one second's worth by default, `per_minute` for a whole minute's
+    burst. The headers report the bucket that is enforced (`limit` = `capacity`).
+    """
+
+    per_minute: int
+    capacity: float
+    endpoint: str | None
+    tokens: float = 0.0
+    stamp: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens, self.stamp = self.capacity, time.monotonic()
+
+    @property
+    def rate(self) -> float:
+        return self.per_minute / 60
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def admit(self) -> float:
+        """0 when a request may go now (and takes its place), else seconds until one may."""
+        self._refill()
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit-requests": f"{int(self.capacity)}",
+            "x-ratelimit-remaining-requests": f"{int(self.tokens)}",
+            "x-ratelimit-reset-requests": _duration((self.capacity - self.tokens) / self.rate),
+        }
+
+
 def _colour_name(rgb: tuple[int, int, int]) -> str:
     names = {
         "red": (220, 40, 40),
@@ -144,6 +200,10 @@ class FakeOpenAI:
         self.descriptions: dict[str, str] = {}  # image sha256 -> canned description
         self.describe: Callable[[bytes], str] = describe_image
         self.latency = 0.0  # seconds added to every request
+        self.budgets: list[RequestBudget] = []  # request rate limits, per endpoint
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.in_flight_log: list[tuple[float, int]] = []  # (time.monotonic(), in flight)
         self.vector_scale = 1.0  # multiply vectors (the client must normalise them)
         self.shuffle = shuffle
         self._rng = random.Random(seed)
@@ -220,6 +280,15 @@ class FakeOpenAI:
         """Hold the next request `seconds` (or until shutdown), then answer 500."""
         return self.add_fault(Fault("stall", 500, times, endpoint, delay=seconds))
 
+    def requests_per_minute(
+        self, per_minute: int, *, burst: float | None = None, endpoint: str | None = "chat"
+    ) -> RequestBudget:
+        """Limit `endpoint`'s requests (None: each endpoint its own budget) to `per_minute`,
+        with a bucket of `burst` requests (default: a second's worth); see `RequestBudget`."""
+        budget = RequestBudget(per_minute, burst or max(1.0, per_minute / 60), endpoint)
+        self.budgets.append(budget)
+        return budget
+
     def reject_input(self, substring: str, message: str | None = None) -> None:
         """400 for every embeddings request holding an input that contains `substring`."""
         self.rejected_inputs[substring] = message or (
@@ -229,6 +298,7 @@ class FakeOpenAI:
     def clear_faults(self) -> None:
         self.faults.clear()
         self.rejected_inputs.clear()
+        self.budgets.clear()
         self.latency = 0.0
 
     # --- queries for tests -------------------------------------------------------------
@@ -314,18 +384,52 @@ class FakeOpenAI:
                 )
         return None
 
+    def _budget(self, endpoint: str) -> RequestBudget | None:
+        for budget in self.budgets:
+            if budget.endpoint is None or budget.endpoint == endpoint:
+                return budget
+        return None
+
+    def _count(self, delta: int) -> None:
+        self.in_flight += delta
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        self.in_flight_log.append((time.monotonic(), self.in_flight))
+
     async def _answer(
         self, rec: RecordedRequest, endpoint: str, handler: Callable[[], web.Response]
     ) -> web.Response:
-        await self._wait(self.latency)
-        response = await self._fault(rec, endpoint)
-        if response is None:
-            try:
-                response = handler()
-            except _BadRequest as err:
-                response = _error(400, str(err), "invalid_request_error", param=err.param)
-        rec.status = response.status
-        return response
+        self._count(+1)
+        try:
+            budget = self._budget(endpoint)
+            wait = budget.admit() if budget else 0.0
+            if budget and wait > 0:
+                # Over the budget: answered at once, as the provider does.
+                rec.fault = "rate_limit"
+                response = _error(
+                    429,
+                    "Rate limit reached for requests",
+                    "requests",
+                    "rate_limit_exceeded",
+                    headers={
+                        **budget.headers(),
+                        "retry-after-ms": f"{math.ceil(wait * 1000)}",
+                        "retry-after": f"{math.ceil(wait)}",
+                    },
+                )
+            else:
+                limits = budget.headers() if budget else {}
+                await self._wait(self.latency)
+                response = await self._fault(rec, endpoint)
+                if response is None:
+                    try:
+                        response = handler()
+                    except _BadRequest as err:
+                        response = _error(400, str(err), "invalid_request_error", param=err.param)
+                response.headers.update(limits)
+            rec.status = response.status
+            return response
+        finally:
+            self._count(-1)
 
     async def _models(self, request: web.Request) -> web.Response:
         models = ["text-embedding-3-small", "text-embedding-3-large", "gpt-4o-mini"]
