@@ -5,5 +5,5 @@ migration and the per-dimension HNSW indexes), `vectors` (the dimension guard an
 values), `rows` (a revision's row types and their COPY), `revisions` (load one revision in
 one transaction, switch, prune), `sites` (a site's current revision as readers see it, and
 a revision's output key), `posts` (reading one loaded post back), `related` (related posts),
-`cache` (the embedding and image-description caches), `folders` (published folders' claims)
-and `locks` (advisory locks)."""
+`cache` (the embedding and image-description caches), `folders` (published folders' claims),
+`leases` (shares of a provider's request budget among workers) and `locks` (advisory locks)."""

@@ -8,25 +8,15 @@ to the rest at their next renewal. A holder that stops renewing (a dead worker) 
 lease when it expires. Renewals of one key are serialised by a transaction-scoped advisory
 lock, so two holders never both take the same free room.
 
-The table is created on first use (`ensure_table`): it holds only transient rows, no data a
-migration would need to carry.
+The table is part of the schema (schema.sql); its rows are transient.
 """
 
 from __future__ import annotations
 
 import asyncpg
 
-__all__ = ["ensure_table", "release_lease", "renew_lease"]
+__all__ = ["release_lease", "renew_lease"]
 
-_CREATE_SQL = """
-    CREATE TABLE IF NOT EXISTS budget_leases (
-        key        text NOT NULL,
-        holder     text NOT NULL,
-        granted    integer NOT NULL,
-        expires_at timestamptz NOT NULL,
-        PRIMARY KEY (key, holder)
-    )
-"""
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('budget-lease:' || $1, 0))"
 _EXPIRE_SQL = "DELETE FROM budget_leases WHERE key = $1 AND expires_at < now()"
 _OTHERS_SQL = """
@@ -40,10 +30,6 @@ _UPSERT_SQL = """
     DO UPDATE SET granted = EXCLUDED.granted, expires_at = EXCLUDED.expires_at
 """
 _RELEASE_SQL = "DELETE FROM budget_leases WHERE key = $1 AND holder = $2"
-
-
-async def ensure_table(conn: asyncpg.Connection) -> None:
-    await conn.execute(_CREATE_SQL)
 
 
 async def renew_lease(

@@ -214,7 +214,7 @@ CREATE TABLE IF NOT EXISTS image_descriptions (
 );
 
 -- Published data is never lost (issue 10). A published folder belongs to one site: the first
--- job that publishes to (location, folder) claims it (pressroom/publication.py), and no other
+-- job that publishes to (location, folder) claims it (pressroom/publish/layout.py), and no other
 -- site may publish to it or to a folder nested inside or around it. `output_key` is the hash
 -- of everything that decides a revision's bytes: a revision id reused for other output is
 -- refused instead of being loaded over.
@@ -228,3 +228,14 @@ CREATE TABLE IF NOT EXISTS published_folders (
 );
 
 ALTER TABLE revisions ADD COLUMN IF NOT EXISTS output_key text;
+
+-- Requests in flight to a provider, split among a task queue's workers (issue 12): each
+-- worker renews a lease on its share every few seconds (pressroom/db/leases.py); a dead
+-- worker's lease expires and its share returns to the others. Transient rows only.
+CREATE TABLE IF NOT EXISTS budget_leases (
+    key         text NOT NULL,  -- task queue, provider base URL and model
+    holder      text NOT NULL,  -- host:pid:random of one worker process
+    granted     integer NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (key, holder)
+);

@@ -19,7 +19,7 @@ from typing import Protocol
 import asyncpg
 
 from pressroom.config import Settings
-from pressroom.db.leases import ensure_table, release_lease, renew_lease
+from pressroom.db.leases import release_lease, renew_lease
 from pressroom.db.pool import database_url
 
 __all__ = ["FixedShare", "LeasedShare", "Share", "leased_share"]
@@ -71,7 +71,6 @@ class LeasedShare:
         try:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
-                await ensure_table(self._conn)
             granted = await renew_lease(
                 self._conn, self.key, self.holder, want=want, ceiling=self.ceiling, ttl=self.ttl
             )

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from pressroom.db.leases import ensure_table, renew_lease
+from pressroom.db.leases import renew_lease
+from pressroom.db.schema import migrate
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.fakes.vision_batch import describe_batch
 
@@ -55,7 +56,7 @@ async def test_leases_split_the_ceiling_among_live_workers(pg_url: str) -> None:
     key = f"test-budget-{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(pg_url)
     try:
-        await ensure_table(conn)
+        await migrate(conn)
 
         async def renew(holder: str, want: int, ttl: float = 30.0) -> int:
             return await renew_lease(conn, key, holder, want=want, ceiling=10, ttl=ttl)
