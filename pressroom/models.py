@@ -39,6 +39,7 @@ __all__ = [
     "SourceSummary",
     "StepProgress",
     "SwitchSummary",
+    "ThumbnailCounts",
     "error_bytes",
     "inline_errors",
 ]
@@ -327,6 +328,16 @@ class EmbedSummary(BaseModel):
     undescribed: list[PostError] = Field(default_factory=list)
 
 
+class ThumbnailCounts(BaseModel):
+    """The load step's image previews, per distinct image content: `made` (decoded now),
+    `unreadable` (decoded now, no preview possible) and `reused` (made by an earlier job of
+    any site: not decoded again)."""
+
+    made: int = 0
+    unreadable: int = 0
+    reused: int = 0
+
+
 class LoadSummary(BaseModel):
     site: str
     revision_id: str
@@ -342,6 +353,7 @@ class LoadSummary(BaseModel):
     switched: bool = True
     superseded: bool = False
     pruned: list[str] = Field(default_factory=list)
+    thumbnails: ThumbnailCounts = Field(default_factory=ThumbnailCounts)
 
 
 class SwitchSummary(BaseModel):

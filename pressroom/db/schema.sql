@@ -190,15 +190,14 @@ CREATE TABLE IF NOT EXISTS related_posts (
     PRIMARY KEY (site_id, revision_id, post_id, rank)
 );
 
--- Small image previews for the search page (`GET /media/...`), written by the load step.
+-- Small image previews for the search page (`GET /media/...`). The previews themselves are
+-- content-addressed (`image_thumbnails`, below): a revision only links each path to one.
 CREATE TABLE IF NOT EXISTS media_thumbnails (
-    site_id      text NOT NULL,
-    revision_id  text NOT NULL,
-    path         text NOT NULL,
-    mime         text NOT NULL,
-    width        integer NOT NULL,
-    height       integer NOT NULL,
-    data         bytea NOT NULL,
+    site_id       text NOT NULL,
+    revision_id   text NOT NULL,
+    path          text NOT NULL,
+    image_sha256  text NOT NULL,
+    spec          text NOT NULL,
     PRIMARY KEY (site_id, revision_id, path)
 );
 
@@ -228,6 +227,50 @@ CREATE TABLE IF NOT EXISTS published_folders (
 );
 
 ALTER TABLE revisions ADD COLUMN IF NOT EXISTS output_key text;
+
+-- Images off the critical path (issue 12): a preview is made once per (image content,
+-- thumbnail spec) and shared by every revision and site, so an unchanged image is never
+-- decoded again. A row without data is an image that cannot be read (also never tried again).
+CREATE TABLE IF NOT EXISTS image_thumbnails (
+    image_sha256  text NOT NULL,
+    spec          text NOT NULL,  -- content.thumbnails.THUMBNAIL_SPEC: size, format, quality
+    mime          text,
+    width         integer,
+    height        integer,
+    data          bytea,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT image_thumbnails_data_check CHECK (
+        (data IS NULL) = (mime IS NULL) AND (data IS NULL) = (width IS NULL)
+        AND (data IS NULL) = (height IS NULL)
+    ),
+    PRIMARY KEY (image_sha256, spec)
+);
+
+-- Revisions loaded before that stored a copy of each preview: move the previews into
+-- image_thumbnails (they were made with the first spec) and keep only the links.
+DO $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM pg_attribute
+        WHERE attrelid = 'media_thumbnails'::regclass AND attname = 'data' AND NOT attisdropped
+    ) THEN
+        ALTER TABLE media_thumbnails ADD COLUMN IF NOT EXISTS image_sha256 text;
+        ALTER TABLE media_thumbnails ADD COLUMN IF NOT EXISTS spec text;
+        UPDATE media_thumbnails AS t SET image_sha256 = m.sha256, spec = 'webp-320-q75-m4'
+        FROM media AS m
+        WHERE m.site_id = t.site_id AND m.revision_id = t.revision_id AND m.path = t.path;
+        INSERT INTO image_thumbnails (image_sha256, spec, mime, width, height, data)
+        SELECT DISTINCT ON (image_sha256) image_sha256, spec, mime, width, height, data
+        FROM media_thumbnails WHERE image_sha256 IS NOT NULL
+        ORDER BY image_sha256
+        ON CONFLICT DO NOTHING;
+        DELETE FROM media_thumbnails WHERE image_sha256 IS NULL;
+        ALTER TABLE media_thumbnails
+            DROP COLUMN mime, DROP COLUMN width, DROP COLUMN height, DROP COLUMN data,
+            ALTER COLUMN image_sha256 SET NOT NULL, ALTER COLUMN spec SET NOT NULL;
+    END IF;
+END
+$$;
 
 -- Requests in flight to a provider, split among a task queue's workers (issue 12): each
 -- worker renews a lease on its share every few seconds (pressroom/db/leases.py); a dead

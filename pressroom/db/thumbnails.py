@@ -1,36 +1,90 @@
-"""Image previews stored with a revision (`media_thumbnails`): replaced by the load step,
-read by the API's `GET /media/{site}/{path}`. Making them is `pressroom.content.thumbnails`."""
+"""Image previews: the content-addressed store (`image_thumbnails`, one row per image sha256 and
+thumbnail spec, shared by every revision and site) and each revision's links to it
+(`media_thumbnails`, written inside the load transaction), read by the API's
+`GET /media/{site}/{path}`. Making them is `pressroom.content.thumbnails`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-__all__ = ["get_thumbnail", "store_thumbnails"]
+__all__ = ["get_thumbnail", "known_thumbnails", "link_thumbnails", "put_thumbnails"]
 
 if TYPE_CHECKING:
     from pressroom.content.thumbnails import Thumbnail
 
+# Keys per statement: bounded array parameters.
+_CHUNK = 5_000
 
-async def store_thumbnails(
-    conn: asyncpg.Connection, site: str, revision_id: str, thumbnails: list[Thumbnail]
-) -> int:
-    """Replace a revision's thumbnails (one transaction, so a retry never duplicates)."""
-    async with conn.transaction():
-        await conn.execute(
-            "DELETE FROM media_thumbnails WHERE site_id = $1 AND revision_id = $2",
-            site,
-            revision_id,
-        )
-        await conn.copy_records_to_table(
-            "media_thumbnails",
-            records=[
-                (site, revision_id, t.path, t.mime, t.width, t.height, t.data) for t in thumbnails
-            ],
-            columns=["site_id", "revision_id", "path", "mime", "width", "height", "data"],
-        )
-    return len(thumbnails)
+_KNOWN_SQL = """
+    SELECT image_sha256 FROM image_thumbnails
+    WHERE spec = $1 AND image_sha256 = ANY($2::text[])
+"""
+_PUT_SQL = """
+    INSERT INTO image_thumbnails (image_sha256, spec, mime, width, height, data)
+    SELECT t.sha, $1, t.mime, t.width, t.height, t.data
+    FROM unnest($2::text[], $3::text[], $4::integer[], $5::integer[], $6::bytea[])
+         AS t(sha, mime, width, height, data)
+    ON CONFLICT (image_sha256, spec) DO NOTHING
+"""
+
+
+async def known_thumbnails(conn: asyncpg.Connection, spec: str, shas: Sequence[str]) -> set[str]:
+    """The image hashes already in the store under `spec` (with a preview or known unreadable):
+    those are never decoded again."""
+    found: set[str] = set()
+    unique = list(dict.fromkeys(shas))
+    for start in range(0, len(unique), _CHUNK):
+        rows = await conn.fetch(_KNOWN_SQL, spec, unique[start : start + _CHUNK])
+        found.update(r["image_sha256"] for r in rows)
+    return found
+
+
+async def put_thumbnails(conn: asyncpg.Connection, spec: str, thumbs: Sequence[Thumbnail]) -> None:
+    """Store previews (an unreadable image as a row without data); an existing row wins, so
+    a retry or a concurrent job making the same image changes nothing."""
+    # Sorted and deduplicated: concurrent writers lock keys in the same order (no deadlock).
+    by_sha = {t.image_sha256: t for t in thumbs}
+    rows = [by_sha[sha] for sha in sorted(by_sha)]
+    if not rows:
+        return
+    await conn.execute(
+        _PUT_SQL,
+        spec,
+        [t.image_sha256 for t in rows],
+        [t.mime if t.data is not None else None for t in rows],
+        [t.width if t.data is not None else None for t in rows],
+        [t.height if t.data is not None else None for t in rows],
+        [t.data for t in rows],
+    )
+
+
+async def link_thumbnails(conn: asyncpg.Connection, site: str, revision_id: str, spec: str) -> int:
+    """Link each of a revision's images that has a preview under `spec` to it (an earlier
+    attempt's links go first); run inside the load transaction, after the media rows.
+    Returns the links written."""
+    await conn.execute(
+        "DELETE FROM media_thumbnails WHERE site_id = $1 AND revision_id = $2",
+        site,
+        revision_id,
+    )
+    status = await conn.execute(
+        """
+        INSERT INTO media_thumbnails (site_id, revision_id, path, image_sha256, spec)
+        SELECT m.site_id, m.revision_id, m.path, m.sha256, t.spec
+        FROM media AS m
+        JOIN image_thumbnails AS t ON t.image_sha256 = m.sha256 AND t.spec = $3
+        WHERE m.site_id = $1 AND m.revision_id = $2 AND t.data IS NOT NULL
+          AND m.mime <> 'image/svg+xml'
+        """,
+        site,
+        revision_id,
+        spec,
+    )
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def get_thumbnail(
@@ -39,10 +93,11 @@ async def get_thumbnail(
     """(mime, bytes, revision) of an image's thumbnail in the site's current revision."""
     row = await conn.fetchrow(
         """
-        SELECT t.mime, t.data, t.revision_id FROM sites AS s
-        JOIN media_thumbnails AS t
-          ON t.site_id = s.site_id AND t.revision_id = s.current_revision AND t.path = $2
-        WHERE s.site_id = $1
+        SELECT t.mime, t.data, l.revision_id FROM sites AS s
+        JOIN media_thumbnails AS l
+          ON l.site_id = s.site_id AND l.revision_id = s.current_revision AND l.path = $2
+        JOIN image_thumbnails AS t ON t.image_sha256 = l.image_sha256 AND t.spec = l.spec
+        WHERE s.site_id = $1 AND t.data IS NOT NULL
         """,
         site,
         path,

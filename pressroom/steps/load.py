@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
 import numpy as np
 
-from pressroom.content.thumbnails import thumbnails_from_snapshot
+from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db import revisions
 from pressroom.db.rows import MediaRow, SectionRow
-from pressroom.db.thumbnails import store_thumbnails
+from pressroom.db.thumbnails import link_thumbnails
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
 from pressroom.search.language import post_ts_config
 from pressroom.steps.describe import apply_descriptions
-from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
+from pressroom.steps.env import DatabaseEnv, Hook, RevisionTarget, StepEnv
+from pressroom.steps.thumbnails import make_missing_thumbnails, thumbnail_workers
 from pressroom.storage.workstore import read_jsonl, vectors_from_bytes
 
 __all__ = ["LoadInput", "VectorStream", "download_parsed", "download_vectors", "load_database"]
@@ -111,17 +112,18 @@ async def download_vectors(
     return text, images
 
 
-async def load_thumbnails(
-    env: StepEnv, conn: asyncpg.Connection, target: RevisionTarget, media_path: Path
-) -> int:
-    """Search-result previews of the revision's images, from the fetch step's snapshot."""
-    paths = {m["path"] for m in read_jsonl(media_path)}
-    if not paths:
-        return 0
-    tar_path = env.scratch / "source.tar"
-    await env.store.get_file(env.keys.source, tar_path)
-    thumbs = await asyncio.to_thread(lambda: list(thumbnails_from_snapshot(tar_path, paths)))
-    return await store_thumbnails(conn, target.site, target.revision_id, thumbs)
+def link_thumbnails_then(
+    conn: asyncpg.Connection, target: RevisionTarget, then: Hook | None
+) -> Hook:
+    """The load's last act inside its transaction: link the revision's images to their
+    previews (made before the transaction), then `then` (the env's before-commit hook)."""
+
+    async def hook() -> None:
+        await link_thumbnails(conn, target.site, target.revision_id, THUMBNAIL_SPEC)
+        if then is not None:
+            await then()
+
+    return hook
 
 
 async def _after_fault_point(rows: Iterable[T], point: str) -> AsyncIterator[T]:
@@ -145,7 +147,7 @@ class LoadInput:
     """`switch` False: the revision is loaded but not made current (the switch step does
     that after publishing); with `switch` and `keep`, older revisions are pruned to `keep`.
     `repo_url` is recorded with the revision; `default_lang` stems posts that name no
-    language."""
+    language; `thumbnail_workers` threads make the previews the store lacks."""
 
     target: RevisionTarget
     embedding: EmbeddingInfo
@@ -155,14 +157,17 @@ class LoadInput:
     repo_url: str | None = None
     keep: int | None = None
     default_lang: str = "english"
+    thumbnail_workers: int = field(default_factory=thumbnail_workers)
 
 
 async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
     """Load the revision in one transaction (`revisions.load_revision`; `env.before_commit`
-    runs last inside it). A revision superseded by a later job's current one loads nothing
-    and says so."""
+    runs last inside it). Image previews are made before it opens; inside, the revision only
+    links to them. A revision superseded by a later job's current one loads nothing and
+    says so."""
     target = req.target
     posts_path, media_path = await download_parsed(env, req.media_batches)
+    thumbnails = await make_missing_thumbnails(env, media_path, req.thumbnail_workers)
     text, images = await download_vectors(env, req.text_batches, req.media_batches)
     env.progress(1, 2, "loading")
     sections: Iterable[SectionRow] | AsyncIterator[SectionRow] = section_rows(
@@ -185,9 +190,9 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         repo_url=req.repo_url,
         dist_folder=target.dist_folder,
         output_key=target.output_key or None,
-        before_commit=env.before_commit,
     )
     async with env.pool.acquire() as conn:
+        load = replace(load, before_commit=link_thumbnails_then(conn, target, env.before_commit))
         try:
             outcome = await revisions.load_revision(conn, load)
         except revisions.RevisionSuperseded as exc:
@@ -201,8 +206,8 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
                 previous_revision=exc.current,
                 switched=False,
                 superseded=True,
+                thumbnails=thumbnails,
             )
-        await load_thumbnails(env, conn, target, media_path)
         pruned: list[str] = []
         if req.switch and req.keep:
             pruned = await revisions.prune_revisions(conn, target.site, keep=req.keep)
@@ -216,4 +221,5 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         changes=outcome.changes,
         switched=outcome.switched,
         pruned=pruned,
+        thumbnails=thumbnails,
     )
