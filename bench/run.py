@@ -564,8 +564,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
     parser.add_argument("--load-requests", type=int, default=1000, help="requests per load case")
-    parser.add_argument("--latency-ms", type=int, help="override the API scenarios' latency")
-    parser.add_argument("--tpm", type=int, help="override the API scenarios' tokens per minute")
+    parser.add_argument(
+        "--latency-ms", type=int, help="override the generated API scenarios' latency"
+    )
+    parser.add_argument(
+        "--tpm", type=int, help="override the generated API scenarios' tokens per minute"
+    )
     parser.add_argument(
         "--no-second-site",
         action="store_true",
@@ -579,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
     for n in names:
         s = SCENARIOS[n]
-        if s.embedder == "api":
+        # The real corpora's API scenarios are named by their latency: never overridden.
+        if s.embedder == "api" and s.corpus == GENERATED:
             SCENARIOS[n] = dataclasses.replace(
                 s,
                 latency_ms=args.latency_ms if args.latency_ms is not None else s.latency_ms,
