@@ -6,8 +6,8 @@ real corpora replicated under `copy-NN/<corpus>/`: copy 0 is the original text, 
 copy has its prose perturbed (words substituted by other words of the same file, a fixed seed
 per copy and path), so paths and post ids are unique, sections embed differently, and the
 Markdown structure (front matter, code, links, HTML, template calls, image references) is kept.
-Every image is kept in every copy, hard-linked to copy 0's file where the filesystem allows.
-The same seed gives byte-identical trees.
+Every image is kept in every copy, as a real copy: Pressroom's local source refuses files
+with more than one hard link. The same seed gives byte-identical trees.
 """
 
 from __future__ import annotations
@@ -112,13 +112,6 @@ def perturb(text: str, rng: random.Random, share: float = SUBSTITUTE) -> str:
     return "\n".join(out)
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def build_replicated(
     dest: Path,
     posts: int,
@@ -138,16 +131,12 @@ def build_replicated(
     while written < posts:
         for name, src in sources:
             target = dest / f"copy-{copy:02d}" / name
-            first = dest / "copy-00" / name
             for path in sorted(p for p in src.rglob("*") if p.is_file()):
                 rel = path.relative_to(src).as_posix()
                 out = target / rel
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if not is_post_path(rel):
-                    if copy == 0:
-                        shutil.copyfile(path, out)
-                    else:
-                        _link_or_copy(first / rel, out)
+                    shutil.copyfile(path, out)
                     continue
                 if written >= posts:
                     continue  # the last copy is partial: exactly `posts` posts in all

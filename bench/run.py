@@ -274,27 +274,9 @@ def prepare_corpus(root: Path, scenario: Scenario) -> tuple[Path, int]:
 
 async def run_floor(stack: Stack, corpus: Path, site: str, run: int) -> dict[str, Any]:
     out = stack.root / "floor-out" / site
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.floor",
-        str(corpus),
-        "--database-url",
-        stack.db_url,
-        "--out",
-        str(out),
-        "--site",
-        site,
-        "--revision",
-        f"floor-{run}",
-        cwd=str(REPO_ROOT),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"floor failed: {stderr.decode()[-2000:]}")
-    return dict(json.loads(stdout))
+    argv = [sys.executable, "-m", "bench.floor", str(corpus), "--database-url", stack.db_url]
+    argv += ["--out", str(out), "--site", site, "--revision", f"floor-{run}"]
+    return await _json_of(argv, "floor", cwd=str(REPO_ROOT))
 
 
 async def run_scenario(
