@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke up down status clean
+.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -39,14 +39,34 @@ browser:
 lint: venv
 	$(VENV)/bin/ruff check .
 
-## make bench: every benchmark scenario end to end (100 to 10,000 posts, local and API-latency
-## embedders, the floor, API load); tables in bench/results/latest.md, data in latest.json
+## make bench: the default scenarios end to end: generated corpora (100 to 10,000 posts, local and
+## API-latency embedders, API load) and the real ones (../shared/corpora go-blog, hugo-docs,
+## jekyll-docs: local beside both floors, API at 0 and 300 ms beside the LlamaIndex peer; the
+## 10,000-post mix, local); tables in bench/results/latest.md, data in latest.json. The peer
+## needs `make bench-peer` once (without it its columns say "missing").
 ## Runs in tmpfs when there is one: on a VM disk, file-creation cost drifts with churn and
 ## would measure the disk rather than the code (see README, Benchmarks).
 BENCH_ARGS ?=
 BENCH_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,$(or $(TMPDIR),/tmp))
 bench: venv
 	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.run $(BENCH_ARGS)
+
+## make bench-real: the real corpora only (`--scenarios real`)
+bench-real: venv
+	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.run --scenarios real $(BENCH_ARGS)
+
+## make bench-peer: the LlamaIndex peer's own virtualenv (.bench-peer/, gitignored), pinned in
+## bench/peer-requirements.txt;
+## never a Pressroom dependency: bench/run.py runs bench/peer.py with its python
+PEER_VENV ?= .bench-peer
+PEER_STAMP := $(PEER_VENV)/.installed-stamp
+$(PEER_STAMP): bench/peer-requirements.txt
+	@test -x $(PEER_VENV)/bin/python || python3 -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install --quiet -r bench/peer-requirements.txt
+	@touch $(PEER_STAMP)
+
+bench-peer: $(PEER_STAMP)
 
 ## make bench-smoke: the 100-post scenario only (about a minute)
 bench-smoke: venv

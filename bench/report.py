@@ -69,6 +69,89 @@ def _step_cell(seconds: float | None, peak_mb: float | None) -> str:
     return f"{seconds:.2f} ({peak_mb:.0f})" if peak_mb else f"{seconds:.2f}"
 
 
+def _ratio(a: float | None, b: float | None) -> str:
+    """`a / b = rx`, or `-` when either is unknown."""
+    if not a or not b:
+        return "-"
+    return f"{a:.2f} / {b:.2f} s = **{a / b:.2f}x**"
+
+
+def _peer_cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "-"
+    if row.get("peer_missing"):
+        return str(row["peer_missing"])
+    return _ratio(row["wall_s"], row.get("peer_s"))
+
+
+def real_corpora(rows: list[dict[str, Any]]) -> list[str]:
+    """The per-corpus ratios of issue 12: Pressroom against the floors and the peer."""
+    by_corpus: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("corpus", "generated") == "generated":
+            continue
+        key = "local" if r["embedder"] == "local" else f"api{r['latency_ms']}"
+        by_corpus.setdefault(r["corpus"], {})[key] = r
+    if not by_corpus:
+        return []
+    out = [
+        "",
+        "Real corpora: Pressroom's wall and steps (from the job's own workflow history) against "
+        "the physical floor (bench/physical_floor.py: tokenize = the Markdown library alone, "
+        "load = COPY of the same rows into unindexed tables + the same indexes), floor.py "
+        "(Pressroom without Temporal) and the LlamaIndex peer (bench/peer.py, same server, "
+        "batch size and Postgres):",
+        "",
+        "| corpus | posts | parse / tokenize floor | load / physical load floor "
+        "| wall / floor.py | wall / peer, 0 ms | wall / peer, 300 ms | worker peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for corpus, runs in by_corpus.items():
+        local = runs.get("local")
+        physical = (local or {}).get("physical_phases") or {}
+        steps = (local or {}).get("steps") or {}
+        peaks = [r["worker_peak_rss_mb"] for r in runs.values()]
+        posts = max(r["posts"] for r in runs.values())
+        out.append(
+            f"| {corpus} | {posts:,} "
+            f"| {_ratio(steps.get('parse'), physical.get('tokenize'))} "
+            f"| {_ratio(steps.get('load-database'), physical.get('load'))} "
+            f"| {_ratio((local or {}).get('wall_s'), (local or {}).get('floor_s'))} "
+            f"| {_peer_cell(runs.get('api0'))} | {_peer_cell(runs.get('api300'))} "
+            f"| {max(peaks):.0f} MB |"
+        )
+    peers = [r for r in rows if "peer_s" in r and (r.get("peer_s") or r.get("peer_missing"))]
+    if peers:
+        out += [
+            "",
+            "Pressroom and the peer, interleaved (Pressroom, peer, Pressroom, peer, ...), "
+            "medians; the peer embeds and stores text only (no images, thumbnails, related "
+            "posts or artifacts):",
+            "",
+            "| scenario | Pressroom wall | peer wall | Pressroom / peer | peer nodes / rows "
+            "| embed requests Pressroom / peer "
+            "| peer: read / parse / embed / insert / index |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in peers:
+            if r.get("peer_missing"):
+                out.append(
+                    f"| {r['scenario']} | {r['wall_s']:.2f} s | {r['peer_missing']} | - | - "
+                    f"| {r['embedding_requests']:,} / - | - |"
+                )
+                continue
+            ph = r["peer_phases"]
+            phases = " / ".join(
+                f"{ph.get(k, 0):.2f}" for k in ("read", "parse", "embed", "insert", "index")
+            )
+            out.append(
+                f"| {r['scenario']} | {r['wall_s']:.2f} s | {r['peer_s']:.2f} s "
+                f"| **{r['ratio_to_peer']:.2f}x** | {r['peer_nodes']:,} / {r['peer_rows']:,} "
+                f"| {r['embedding_requests']:,} / {r['peer_embedding_requests']:,} | {phases} |"
+            )
+    return out
+
+
 def markdown(doc: dict[str, Any]) -> str:
     rows = doc["scenarios"]
     out = [
@@ -86,9 +169,11 @@ def markdown(doc: dict[str, Any]) -> str:
         latency = f" ({r['latency_ms']} ms/req)" if r["embedder"] == "api" else ""
         second_s = r.get("second_site_wall_s")
         second = f"{second_s:.2f} s" if second_s is not None else "-"
+        floor = f"{r['floor_s']:.2f} s" if r["floor_s"] else "-"
+        ratio = f"{r['ratio_to_floor']:.2f}x" if r["floor_s"] else "-"
         out.append(
             f"| {r['scenario']}{latency} | {r['posts']:,} | {r['wall_s']:.2f} s "
-            f"| {r['floor_s']:.2f} s | {r['ratio_to_floor']:.2f}x | {second} "
+            f"| {floor} | {ratio} | {second} "
             f"| {r['worker_peak_rss_mb']:.0f} MB | {r['api_peak_rss_mb']:.0f} MB "
             f"| {r['embedding_requests']:,} / {r['embedding_inputs']:,} "
             f"| {r['history_events']:,} / {_kib(r['history_bytes'])} "
@@ -109,10 +194,13 @@ def markdown(doc: dict[str, Any]) -> str:
         peaks = r.get("step_peak_rss_mb", {})
         cells = [_step_cell(r["steps"].get(s), peaks.get(s)) for s in steps]
         phases = r["floor_phases"]
-        floor = " / ".join(
-            f"{phases.get(k, 0):.2f}" for k in ("parse", "embed", "load", "artifacts")
+        floor = (
+            " / ".join(f"{phases[k]:.2f}" for k in ("parse", "embed", "load", "artifacts"))
+            if phases
+            else "-"
         )
         out.append(f"| {r['scenario']} | " + " | ".join(cells) + f" | {floor} |")
+    out += real_corpora(rows)
     loads = [(r["scenario"], x) for r in rows for x in r.get("load", [])]
     if loads:
         out += [

@@ -1,14 +1,18 @@
 """`make bench`: Pressroom end to end through the API and a real worker process, per scenario,
 beside the floor (bench/floor.py) on the same corpus and database.
 
-For each scenario it generates a seeded corpus, starts a worker and an API process on its own
-Temporal dev server and Postgres, warms the worker up on a tiny job, then alternates floor and
-Pressroom runs (the database emptied before each, so both start from the same state) and
-reports medians. The API-latency scenarios point the worker's OpenAI-compatible embedder at
-bench/latency_server.py. Finally a bounded load test hits the API on loopback.
+For each scenario it prepares its corpus (a seeded generated one, a copy of a shared real
+corpus, or the 10,000-post mix of bench/real_corpus.py), starts a worker and an API process on
+its own Temporal dev server and Postgres, warms the worker up on a tiny job, then alternates
+Pressroom runs with the floor (bench/floor.py before, bench/physical_floor.py on the rows the
+run loaded, after) or with the LlamaIndex peer (bench/peer.py, in its own virtualenv), the
+database emptied before each, and reports medians. The API-latency scenarios point the
+worker's OpenAI-compatible embedder (and the peer's) at bench/latency_server.py. Finally a
+bounded load test hits the API on loopback.
 
     .venv/bin/python -m bench.run                        # every default scenario
     .venv/bin/python -m bench.run --scenarios local-100  # what `make bench-smoke` runs
+    .venv/bin/python -m bench.run --scenarios real       # sets: default generated real peer all
 
 Everything (corpora, Postgres, Temporal's SQLite file, the worker's scratch directories)
 lives in one directory under $TMPDIR, removed at the end. Results:
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import time
@@ -40,12 +45,16 @@ from bench.generate import generate_corpus
 from bench.history import history_stats
 from bench.latency_server import LatencyServer
 from bench.load import LoadResult
-from bench.scenarios import DEFAULT, SCENARIOS, SEED, Scenario
+from bench.real_corpus import build_replicated, copy_corpus, corpus_posts
+from bench.scenarios import DEFAULT, GENERATED, REAL_MIX, SCENARIOS, SEED, SETS, Scenario, expand
 from bench.services import Callbacks, Services, embedder_env, post_job
 from bench.stack import Stack, bench_stack, reset_database, tail
+from pressroom.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
+PEER_PYTHON = REPO_ROOT / ".bench-peer" / "bin" / "python"
+PEER_MISSING = f"missing: no {PEER_PYTHON.parent.parent.name}/ (run `make bench-peer`)"
 
 
 @dataclass
@@ -107,6 +116,22 @@ class ScenarioResult:
     # One more run, for a second site, into the indexes the first site's revision left.
     second_site_wall_s: float | None = None
     second_site_steps: dict[str, float] = field(default_factory=dict)
+    corpus: str = GENERATED
+    # bench/physical_floor.py after each run, on the rows it loaded (medians of its phases).
+    physical_s: float | None = None
+    physical_phases: dict[str, float] = field(default_factory=dict)
+    physical_runs: list[dict[str, Any]] = field(default_factory=list)
+    # The LlamaIndex peer (bench/peer.py): None when the scenario has no peer; when its
+    # virtualenv is missing, peer_missing says so and the peer figures stay empty.
+    peer_s: float | None = None
+    peer_s_runs: list[float] = field(default_factory=list)
+    peer_phases: dict[str, float] = field(default_factory=dict)
+    peer_nodes: int = 0
+    peer_rows: int = 0
+    peer_embedding_requests: int = 0
+    peer_peak_rss_mb: float = 0.0
+    peer_missing: str | None = None
+    ratio_to_peer: float | None = None
 
 
 # --- one scenario ------------------------------------------------------------------------
@@ -190,29 +215,68 @@ async def run_pressroom(
     )
 
 
-async def run_floor(stack: Stack, corpus: Path, site: str, run: int) -> dict[str, Any]:
-    out = stack.root / "floor-out" / site
+async def _json_of(argv: list[str], what: str, **kwargs: Any) -> dict[str, Any]:
+    """Run a bench helper process and return the JSON it prints."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.floor",
-        str(corpus),
-        "--database-url",
-        stack.db_url,
-        "--out",
-        str(out),
-        "--site",
-        site,
-        "--revision",
-        f"floor-{run}",
-        cwd=str(REPO_ROOT),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, **kwargs
     )
     stdout, stderr = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"floor failed: {stderr.decode()[-2000:]}")
+        raise RuntimeError(f"{what} failed: {stderr.decode()[-2000:]}")
     return dict(json.loads(stdout))
+
+
+async def run_physical_floor(stack: Stack, corpus: Path, site: str) -> dict[str, Any]:
+    """bench/physical_floor.py on the rows the site's last Pressroom run loaded."""
+    argv = [sys.executable, "-m", "bench.physical_floor", str(corpus)]
+    argv += ["--database-url", stack.db_url, "--site", site]
+    return await _json_of(argv, "physical floor", cwd=str(REPO_ROOT))
+
+
+def peer_settings() -> tuple[int, int]:
+    """Pressroom's embedding batch size and requests in flight, for the peer to use the same."""
+    settings = Settings()
+    return settings.embed_batch_size, settings.embed_concurrency
+
+
+async def run_peer(stack: Stack, corpus: Path, server: LatencyServer) -> dict[str, Any]:
+    """bench/peer.py in the peer's virtualenv, against the same server and Postgres."""
+    batch, workers = peer_settings()
+    server.reset()
+    # -P, a cwd outside the repository and no PYTHONPATH: the repository's own top-level
+    # folders (e.g. workflows/) must not shadow the peer's packages of the same name.
+    argv = [str(PEER_PYTHON), "-P", str(REPO_ROOT / "bench" / "peer.py"), str(corpus)]
+    argv += ["--database-url", stack.db_url, "--api-base", server.base_url]
+    argv += ["--batch-size", str(batch), "--workers", str(workers)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = await _json_of(argv, "peer", cwd=str(stack.root), env=env)
+    result["embedding_requests"] = server.requests
+    return result
+
+
+def prepare_corpus(root: Path, scenario: Scenario) -> tuple[Path, int]:
+    """The scenario's corpus under `root` (made once per bench) and how many posts it holds."""
+    if scenario.corpus == GENERATED:
+        dest = root / str(scenario.posts)
+        if not dest.exists():
+            generate_corpus(dest, scenario.posts, SEED)
+        return dest, scenario.posts
+    if scenario.corpus == REAL_MIX:
+        dest = root / f"{REAL_MIX}-{scenario.posts}"
+        if not dest.exists():
+            build_replicated(dest, scenario.posts, SEED)
+        return dest, scenario.posts
+    dest = root / scenario.corpus
+    if not dest.exists():
+        copy_corpus(scenario.corpus, dest)
+    return dest, len(corpus_posts(dest))
+
+
+async def run_floor(stack: Stack, corpus: Path, site: str, run: int) -> dict[str, Any]:
+    out = stack.root / "floor-out" / site
+    argv = [sys.executable, "-m", "bench.floor", str(corpus), "--database-url", stack.db_url]
+    argv += ["--out", str(out), "--site", site, "--revision", f"floor-{run}"]
+    return await _json_of(argv, "floor", cwd=str(REPO_ROOT))
 
 
 async def run_scenario(
@@ -224,9 +288,7 @@ async def run_scenario(
     second_site: bool,
     log: Any,
 ) -> ScenarioResult:
-    corpus_dir = stack.root / "corpora" / str(scenario.posts)
-    if not corpus_dir.exists():
-        await asyncio.to_thread(generate_corpus, corpus_dir, scenario.posts, SEED)
+    corpus_dir, posts = await asyncio.to_thread(prepare_corpus, stack.root / "corpora", scenario)
     warm = stack.root / "corpora" / "warmup"
     if not warm.exists():
         await asyncio.to_thread(generate_corpus, warm, 5, SEED)
@@ -239,9 +301,14 @@ async def run_scenario(
         if scenario.embedder == "api"
         else None
     )
-    timeout_s = 120 + scenario.posts * 0.5
+    timeout_s = 120 + posts * 0.5
     pressroom: list[RunResult] = []
     floors: list[dict[str, Any]] = []
+    physical: list[dict[str, Any]] = []
+    peers: list[dict[str, Any]] = []
+    peer_missing = PEER_MISSING if scenario.peer and not PEER_PYTHON.exists() else None
+    if peer_missing:
+        log(f"  {scenario.name}: peer {peer_missing}")
     load: list[LoadResult] = []
     load_rss = 0.0
     async with (
@@ -256,11 +323,12 @@ async def run_scenario(
         assert services.worker and services.api
         services.worker.rss.reset()
         services.api.rss.reset()
-        site = f"bench-{scenario.posts}"
+        site = f"bench-{posts}" if scenario.corpus == GENERATED else f"bench-{scenario.name}"
         for run in range(runs):
-            await reset_database(stack.db_url)
-            floors.append(await run_floor(stack, corpus_dir, f"floor-{scenario.posts}", run))
-            log(f"  {scenario.name} floor run {run + 1}: {floors[-1]['seconds']:.2f}s")
+            if scenario.floor:
+                await reset_database(stack.db_url)
+                floors.append(await run_floor(stack, corpus_dir, f"floor-{posts}", run))
+                log(f"  {scenario.name} floor run {run + 1}: {floors[-1]['seconds']:.2f}s")
             await reset_database(stack.db_url)
             pressroom.append(
                 await run_pressroom(
@@ -268,8 +336,20 @@ async def run_scenario(
                 )
             )
             log(f"  {scenario.name} pressroom run {run + 1}: {pressroom[-1].wall_s:.2f}s")
+            if scenario.floor:
+                # On the rows this run loaded, before the next reset empties them.
+                physical.append(await run_physical_floor(stack, corpus_dir, site))
+                phases = physical[-1]["phases"]
+                log(
+                    f"  {scenario.name} physical floor run {run + 1}: "
+                    f"tokenize {phases['tokenize']:.2f}s, load {phases['load']:.2f}s"
+                )
+            if scenario.peer and server and not peer_missing:
+                await reset_database(stack.db_url)
+                peers.append(await run_peer(stack, corpus_dir, server))
+                log(f"  {scenario.name} peer run {run + 1}: {peers[-1]['seconds']:.2f}s")
         second: RunResult | None = None
-        if second_site:
+        if second_site and scenario.floor:
             # The steady state: the vector indexes already hold another site's revision, so
             # this load inserts into them instead of building them after the COPY.
             second = await run_pressroom(
@@ -282,7 +362,7 @@ async def run_scenario(
                 services,
                 http,
                 corpus_dir,
-                scenario.posts,
+                posts,
                 site,
                 pressroom[-1].job_id,
                 load_requests,
@@ -295,11 +375,39 @@ async def run_scenario(
             if proc.popen.poll() is not None:
                 raise RuntimeError(f"{proc.name} died: " + "\n".join(tail(proc.log)))
     result = _summarise(scenario, pressroom, floors, worker_peak, worker_hwm, api_peak, load)
+    result.posts = posts
     result.load_api_peak_rss_mb = load_rss
     if second is not None:
         result.second_site_wall_s = second.wall_s
         result.second_site_steps = second.steps
+    _add_physical(result, physical)
+    if scenario.peer:
+        _add_peer(result, peers, peer_missing)
     return result
+
+
+def _add_physical(result: ScenarioResult, physical: list[dict[str, Any]]) -> None:
+    if not physical:
+        return
+    result.physical_s = _median([p["seconds"] for p in physical])
+    result.physical_phases = {
+        k: _median([p["phases"][k] for p in physical]) for k in physical[0]["phases"]
+    }
+    result.physical_runs = physical
+
+
+def _add_peer(result: ScenarioResult, peers: list[dict[str, Any]], missing: str | None) -> None:
+    result.peer_missing = missing
+    if not peers:
+        return
+    result.peer_s = _median([p["seconds"] for p in peers])
+    result.peer_s_runs = [p["seconds"] for p in peers]
+    result.peer_phases = {k: _median([p["phases"][k] for p in peers]) for k in peers[0]["phases"]}
+    result.peer_nodes = int(peers[-1]["nodes"])
+    result.peer_rows = int(peers[-1]["rows"])
+    result.peer_embedding_requests = int(statistics.median(p["embedding_requests"] for p in peers))
+    result.peer_peak_rss_mb = max(round(p.get("peak_rss_kib", 0) / 1024, 1) for p in peers)
+    result.ratio_to_peer = round(result.wall_s / result.peer_s, 2) if result.peer_s else None
 
 
 @asynccontextmanager
@@ -322,10 +430,13 @@ def _summarise(
         step: _median([r.steps[step] for r in pressroom if step in r.steps])
         for step in pressroom[0].steps
     }
-    phases = {k: _median([f["phases"][k] for f in floors]) for k in floors[0]["phases"]}
+    phases = {
+        k: _median([f["phases"][k] for f in floors]) for k in (floors or [{}])[0].get("phases", {})
+    }
     last = pressroom[-1]
     return ScenarioResult(
         scenario=scenario.name,
+        corpus=scenario.corpus,
         posts=scenario.posts,
         embedder=scenario.embedder,
         latency_ms=scenario.latency_ms,
@@ -348,7 +459,9 @@ def _summarise(
         worker_peak_rss_mb=worker_peak,
         worker_main_hwm_mb=worker_hwm,
         api_peak_rss_mb=api_peak,
-        floor_peak_rss_mb=max(round(f.get("peak_rss_kib", 0) / 1024, 1) for f in floors),
+        floor_peak_rss_mb=max(
+            (round(f.get("peak_rss_kib", 0) / 1024, 1) for f in floors), default=0.0
+        ),
         history_events=max(r.history_events for r in pressroom),
         history_bytes=max(r.history_bytes for r in pressroom),
         largest_payload=max(r.largest_payload for r in pressroom),
@@ -383,15 +496,23 @@ async def bench(
 ) -> dict[str, Any]:
     started = datetime.now(UTC)
     results: list[ScenarioResult] = []
+    if any(SCENARIOS[n].peer for n in names) and not PEER_PYTHON.exists():
+        log(f"the LlamaIndex peer is {PEER_MISSING}: its columns will say so")
     async with bench_stack() as stack:
+        # The API load test queries the generated corpus's own words and post numbers.
         largest_local = max(
-            (SCENARIOS[n] for n in names if SCENARIOS[n].embedder == "local"),
+            (
+                SCENARIOS[n]
+                for n in names
+                if SCENARIOS[n].embedder == "local" and SCENARIOS[n].corpus == GENERATED
+            ),
             key=lambda s: s.posts,
             default=None,
         )
         for name in names:
             scenario = SCENARIOS[name]
-            log(f"scenario {name}: {scenario.posts} posts, {scenario.embedder} embedder")
+            size = f"{scenario.posts} posts" if scenario.posts else "every post"
+            log(f"scenario {name}: {scenario.corpus} corpus, {size}, {scenario.embedder} embedder")
             results.append(
                 await run_scenario(
                     stack,
@@ -419,13 +540,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenarios",
-        default=",".join(DEFAULT),
-        help=f"comma-separated, from: {', '.join(SCENARIOS)}",
+        default="default",
+        help=f"comma-separated scenarios or sets ({', '.join(SETS)}; default: "
+        f"{', '.join(DEFAULT)}), from: {', '.join(SCENARIOS)}",
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
     parser.add_argument("--load-requests", type=int, default=1000, help="requests per load case")
-    parser.add_argument("--latency-ms", type=int, help="override the API scenarios' latency")
-    parser.add_argument("--tpm", type=int, help="override the API scenarios' tokens per minute")
+    parser.add_argument(
+        "--latency-ms", type=int, help="override the generated API scenarios' latency"
+    )
+    parser.add_argument(
+        "--tpm", type=int, help="override the generated API scenarios' tokens per minute"
+    )
     parser.add_argument(
         "--no-second-site",
         action="store_true",
@@ -433,13 +559,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    names = expand([n.strip() for n in args.scenarios.split(",") if n.strip()])
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
     for n in names:
         s = SCENARIOS[n]
-        if s.embedder == "api":
+        # The real corpora's API scenarios are named by their latency: never overridden.
+        if s.embedder == "api" and s.corpus == GENERATED:
             SCENARIOS[n] = dataclasses.replace(
                 s,
                 latency_ms=args.latency_ms if args.latency_ms is not None else s.latency_ms,
