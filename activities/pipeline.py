@@ -33,7 +33,7 @@ from temporalio.exceptions import ApplicationError
 
 from pressroom.callbacks import webhooks
 from pressroom.config import Settings
-from pressroom.db import related
+from pressroom.db import related, sites
 from pressroom.db.pool import Database
 from pressroom.embeddings.base import Embedder
 from pressroom.embeddings.cache import PostgresEmbeddingCache
@@ -196,12 +196,17 @@ class PipelineActivities:
                 client_revision=job.revision_id,
                 key=key,
             )
+            counts = None
+            if published and plan.load_database:
+                counts = await sites.loaded_counts(conn, job.site, revision_id, key)
         return source.model_copy(
             update={
                 "revision_id": revision_id,
                 "output_key": key,
                 "kind": kind,
                 "already_published": published,
+                "unchanged": counts is not None,
+                "loaded_counts": counts or {},
             }
         )
 

@@ -272,6 +272,10 @@ class SourceSummary(BaseModel):
     kind: str = "full"
     # The revision is already published with this very output: the job reuses it.
     already_published: bool = False
+    # Published, and (for a task that loads) loaded whole with this very output: there is
+    # nothing to build. `loaded_counts` are the rows it holds (posts, sections, media).
+    unchanged: bool = False
+    loaded_counts: dict[str, int] = Field(default_factory=dict)
     files: int
     bytes: int
     posts_found: int
@@ -426,6 +430,9 @@ class JobResult(BaseModel):
     database: LoadSummary | None = None
     previous_revision: str | None = None  # the site's current revision before the load
     superseded: bool | None = None  # True: a later job's revision stays current
+    # True: the revision was already built, published and loaded with this very output
+    # (nothing changed since): no step rebuilt it; it was made current again if need be.
+    unchanged: bool | None = None
     artifacts: ArtifactsResult | None = None
     switch: SwitchSummary | None = None
     status: str  # completed | failed | cancelled

@@ -87,6 +87,7 @@ class JobLedger:
         self.built: ArtifactSummary | None = None
         self.published: PublishSummary | None = None
         self.switched: SwitchSummary | None = None
+        self.reused_unchanged = False
 
     def log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
@@ -114,6 +115,21 @@ class JobLedger:
         self.progress.revision_id = source.revision_id
         self.progress.counts["files"] = source.files
         self.log(f"fetch: {source.files} files, revision {source.revision_id}")
+
+    def unchanged(self, source: SourceSummary) -> None:
+        self.reused_unchanged = True
+        self.progress.counts.update(source.loaded_counts)
+        self.skip(
+            plans.PARSE,
+            plans.EMBED_TEXT,
+            plans.EMBED_IMAGES,
+            plans.LOAD_DATABASE,
+            plans.BUILD_ARTIFACTS,
+        )
+        self.log(
+            f"fetch: nothing changed: revision {source.revision_id} is already built, "
+            "published and loaded with this very output; reused as it is"
+        )
 
     def parsed(self, parsed: ParseSummary, *, embeds: bool) -> None:
         p = self.progress
@@ -230,6 +246,7 @@ class JobLedger:
             database=loaded,
             previous_revision=(loaded.previous_revision or None) if loaded else None,
             superseded=superseded or None,
+            unchanged=self.reused_unchanged or None,
             artifacts=self._artifacts(),
             switch=switched,
             status=status,

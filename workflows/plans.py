@@ -65,6 +65,10 @@ KNOWN_TASKS: tuple[str, ...] = tuple(TASKS)
 # latest.json while publishing; `workflow.patched(DEFERRED_SWITCH)` tells them apart.
 DEFERRED_SWITCH = "deferred-switch"
 
+# A job whose revision is already built, published and loaded with the same output skips
+# straight to the switch; `workflow.patched(REUSE_UNCHANGED)` keeps older histories replaying.
+REUSE_UNCHANGED = "reuse-unchanged"
+
 # Error types that retrying cannot fix: the job fails fast with the reason.
 BAD_INPUT = "BadInput"
 NON_RETRYABLE = [BAD_INPUT]

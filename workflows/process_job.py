@@ -112,6 +112,9 @@ class ProcessJob:
                 non_retryable=True,
             )
         source = await self.fetch(job)
+        if plan.switch and source.unchanged and workflow.patched(plans.REUSE_UNCHANGED):
+            await self.reuse(job, source)
+            return
         parsed = await self.parse(job, embeds=plan.embed)
         embedding = parsed.embedding if plan.embed else None
         if plan.embed:
@@ -129,6 +132,13 @@ class ProcessJob:
         await self.publish(job, source, built, update_latest=not deferred)
         if deferred:
             await self.switch(job, source.revision_id)
+
+    async def reuse(self, job: JobInput, source: SourceSummary) -> None:
+        """Nothing changed since this very output was built: publish (which finds the folder
+        published and lists its files) and switch; parse, embed, load and build never run."""
+        self.ledger.unchanged(source)
+        await self.publish(job, source, ArtifactSummary(files=[]), update_latest=False)
+        await self.switch(job, source.revision_id)
 
     # --- the steps ------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Reading a site's revisions: the current one (its id, embedding identity, row counts and
-recorded source, as searches, the API's site list and `pressroom reindex` see it) and the
-output key a stored revision was loaded with."""
+recorded source, as searches, the API's site list and `pressroom reindex` see it), the
+output key a stored revision was loaded with, and the counts of one loaded whole."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from datetime import datetime
 
 import asyncpg
 
-__all__ = ["Revision", "current_revision", "current_revisions", "loaded_output_key", "site_source"]
+__all__ = [
+    "Revision",
+    "current_revision",
+    "current_revisions",
+    "loaded_counts",
+    "loaded_output_key",
+    "site_source",
+]
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,25 @@ async def site_source(conn: asyncpg.Connection, site: str) -> tuple[str, str] | 
     if revision is None or not revision.repo_url:
         return None
     return revision.repo_url, revision.dist_folder or "dist"
+
+
+async def loaded_counts(
+    conn: asyncpg.Connection, site: str, revision_id: str, output_key: str
+) -> dict[str, int] | None:
+    """The row counts of a revision loaded whole with this output key; None when it is not
+    (never loaded, pruned, or loaded with other output)."""
+    raw = await conn.fetchval(
+        """
+        SELECT counts::text FROM revisions
+        WHERE site_id = $1 AND revision_id = $2 AND output_key = $3 AND state = 'ready'
+        """,
+        site,
+        revision_id,
+        output_key,
+    )
+    if raw is None:
+        return None
+    return {str(k): int(v) for k, v in json.loads(raw).items()}
 
 
 async def loaded_output_key(conn: asyncpg.Connection, site: str, revision_id: str) -> str | None:

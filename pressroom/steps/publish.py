@@ -22,6 +22,7 @@ from pressroom.models import ArtifactFile, PublishSummary
 from pressroom.publish.artifacts import MANIFEST_JSON
 from pressroom.publish.latest import latest_document, write_latest_if_newer
 from pressroom.publish.layout import (
+    PublishRefused,
     claim_folder,
     latest_key,
     manifest_key,
@@ -192,6 +193,13 @@ async def _publish_folder(
         if manifest is not None:
             files = await _published_files(store, target.dist_folder, target.revision_id, manifest)
             return manifest, files, 0
+        if not req.files:
+            # Only a job reusing an unchanged revision sends no files: its folder was
+            # published when the job began and must not be replaced by an empty one.
+            raise PublishRefused(
+                f"revision {target.revision_id} is no longer published under {prefix}/ "
+                "(its manifest.json is gone); run the job again to rebuild it"
+            )
         names = [f.name for f in req.files]
         uploaded = await upload_revision(env, prefix, names, concurrency=req.concurrency)
         return None, req.files, uploaded

@@ -22,6 +22,7 @@ from pressroom.db.pool import connect
 from pressroom.embeddings.inputs import section_input
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.jobs import job_request, run_job
+from tests.published import assert_unchanged, snapshot
 from tests.stored import current_revision_id, revision_counts
 
 __all__ = ["openai_server"]  # the fixture, re-exported for pytest
@@ -268,3 +269,45 @@ async def test_a_new_model_name_re_embeds_everything(
     assert second["embedding"]["model"] == new_model
     # Images are embedded again too (by alt text and file name: no vision model here).
     assert counts["mediaEmbeddingsComputed"] == first["counts"]["mediaEmbeddingsComputed"] > 0
+
+
+async def test_nothing_changed_reuses_the_revision_without_building_it(
+    settings: Settings,
+    temporal_client: Client,
+    openai_server: FakeOpenAI,
+    jekyll_copy: Path,
+    db: asyncpg.Connection,
+) -> None:
+    settings = openai_settings(settings, openai_server, fresh_model())
+    site = f"incr-same-{uuid.uuid4().hex[:6]}"
+    root = Path(settings.artifacts_location)
+    async with running_worker(settings, temporal_client):
+        first = await run_job(temporal_client, settings, job_request(jekyll_copy, site=site))
+        assert first["status"] == "completed", first
+        assert "unchanged" not in first
+        before, requests = snapshot(root), len(openai_server.inputs)
+
+        again = await run_job(temporal_client, settings, job_request(jekyll_copy, site=site))
+        assert again["status"] == "completed", again
+        assert again["unchanged"] is True and again["revision"] == first["revision"]
+        assert len(openai_server.inputs) == requests  # nothing embedded
+        assert again["artifacts"]["reused"] is True
+        assert again["artifacts"]["files"] == first["artifacts"]["files"]
+        # The row counts are the loaded revision's; no change counts: nothing was compared.
+        for kind in ("posts", "sections", "media"):
+            assert again["counts"][kind] == first["database"][kind], kind
+        assert_unchanged(before, snapshot(root))
+
+        # An edit, then the edit undone: the first revision is current again, still unbuilt.
+        path = jekyll_copy / EDITED
+        text = path.read_text()
+        path.write_text(text + "\nOne more line.\n")
+        edited = await run_job(temporal_client, settings, job_request(jekyll_copy, site=site))
+        assert edited["status"] == "completed" and "unchanged" not in edited
+        path.write_text(text)
+        undone = await run_job(temporal_client, settings, job_request(jekyll_copy, site=site))
+    assert undone["unchanged"] is True and undone["revision"] == first["revision"]
+    assert undone["switch"]["switched"] is True
+    assert undone["switch"]["previous_revision"] == edited["revision"]
+    assert await current_revision_id(db, site) == first["revision"]
+    assert latest(settings)["revision"] == first["revision"]
