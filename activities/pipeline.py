@@ -48,6 +48,7 @@ from pressroom.models import (
     PublishSummary,
     SourceSummary,
     SwitchSummary,
+    ThumbnailCounts,
 )
 from pressroom.publish import layout as publication
 from pressroom.publish.latest import parse_time
@@ -63,6 +64,7 @@ from pressroom.steps.load import LoadInput, load_database
 from pressroom.steps.parse import ParseInput, html_policy_for, parse_source
 from pressroom.steps.publish import PublishInput, publish_artifacts
 from pressroom.steps.switch import SwitchInput, switch_revision
+from pressroom.steps.thumbnails import make_thumbnails
 from pressroom.storage.base import Store
 from pressroom.storage.workstore import WorkKeys
 
@@ -246,6 +248,11 @@ class PipelineActivities:
             )
             return await embed_batch(EmbedInput(kind=req.kind, batch=req.batch), embed_env)
 
+    @activity.defn(name="make_thumbnails")
+    async def make_thumbnails(self, req: StepRequest) -> ThumbnailCounts:
+        async with self._env(req.job.job_id, plans.THUMBNAILS) as env:
+            return await make_thumbnails(await self._with_database(env, plans.THUMBNAILS))
+
     @activity.defn(name="load_database")
     async def load_database(self, req: LoadRequest) -> LoadSummary:
         async with self._env(req.job.job_id, plans.LOAD_DATABASE) as env:
@@ -381,6 +388,7 @@ class PipelineActivities:
             self.fetch_source,
             self.parse_source,
             self.embed_batch,
+            self.make_thumbnails,
             self.load_database,
             self.build_artifacts,
             self.publish_artifacts,

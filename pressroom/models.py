@@ -333,7 +333,7 @@ class EmbedSummary(BaseModel):
 
 
 class ThumbnailCounts(BaseModel):
-    """The load step's image previews, per distinct image content: `made` (decoded now),
+    """The job's image previews, per distinct image content: `made` (decoded now),
     `unreadable` (decoded now, no preview possible) and `reused` (made by an earlier job of
     any site: not decoded again)."""
 

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SourceSummary,
         StepProgress,
         SwitchSummary,
+        ThumbnailCounts,
         inline_errors,
     )
     from pressroom.runtime import metrics
@@ -88,6 +89,7 @@ class JobLedger:
         self.published: PublishSummary | None = None
         self.switched: SwitchSummary | None = None
         self.reused_unchanged = False
+        self.thumbnails: ThumbnailCounts | None = None
 
     def log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
@@ -123,6 +125,7 @@ class JobLedger:
             plans.PARSE,
             plans.EMBED_TEXT,
             plans.EMBED_IMAGES,
+            plans.THUMBNAILS,
             plans.LOAD_DATABASE,
             plans.BUILD_ARTIFACTS,
         )
@@ -182,7 +185,26 @@ class JobLedger:
             if len(p.skipped) < MAX_INLINE_ERRORS:
                 p.skipped.append(note)
 
+    def thumbnails_made(self, made: ThumbnailCounts) -> None:
+        self.thumbnails = made
+        self.log(
+            f"thumbnails: {made.made} made, {made.unreadable} unreadable, {made.reused} reused"
+        )
+
     def loaded_revision(self, loaded: LoadSummary) -> None:
+        if self.thumbnails is not None:
+            # The load found the thumbnails step's previews stored: the job's own counts are
+            # what either step made, and what neither had to.
+            step, load = self.thumbnails, loaded.thumbnails
+            loaded = loaded.model_copy(
+                update={
+                    "thumbnails": ThumbnailCounts(
+                        made=step.made + load.made,
+                        unreadable=step.unreadable + load.unreadable,
+                        reused=max(0, load.reused - step.made - step.unreadable),
+                    )
+                }
+            )
         self.loaded = loaded
         self.progress.counts.update(loaded.changes)
         site, revision = self.job.site, loaded.revision_id

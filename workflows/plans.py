@@ -18,6 +18,7 @@ FETCH = "fetch"
 PARSE = "parse"
 EMBED_TEXT = "embed-text"
 EMBED_IMAGES = "embed-images"
+THUMBNAILS = "thumbnails"
 LOAD_DATABASE = "load-database"
 BUILD_ARTIFACTS = "build-artifacts"
 PUBLISH = "publish"
@@ -43,6 +44,7 @@ class TaskPlan:
             FETCH,
             PARSE,
             *((EMBED_TEXT, EMBED_IMAGES) if self.embed else ()),
+            *((THUMBNAILS,) if self.load_database else ()),
             *((LOAD_DATABASE,) if self.load_database else ()),
             BUILD_ARTIFACTS,
             PUBLISH,
@@ -64,6 +66,10 @@ KNOWN_TASKS: tuple[str, ...] = tuple(TASKS)
 # Workflows started before the switch step existed load-and-switch in one step and write
 # latest.json while publishing; `workflow.patched(DEFERRED_SWITCH)` tells them apart.
 DEFERRED_SWITCH = "deferred-switch"
+
+# Image previews are made by their own step, beside the embed steps, instead of inside the
+# load step; `workflow.patched(THUMBNAILS_BESIDE_EMBEDDING)` keeps older histories replaying.
+THUMBNAILS_BESIDE_EMBEDDING = "thumbnails-beside-embedding"
 
 # A job whose revision is already built, published and loaded with the same output skips
 # straight to the switch; `workflow.patched(REUSE_UNCHANGED)` keeps older histories replaying.
@@ -102,6 +108,7 @@ def _retry(attempts: int, initial_s: float = 1, max_s: float = 60) -> RetryPolic
 FETCH_POLICY = StepPolicy(timedelta(minutes=30), _retry(5))
 PARSE_POLICY = StepPolicy(timedelta(minutes=60), _retry(5))
 EMBED_POLICY = StepPolicy(timedelta(minutes=30), _retry(10, max_s=120))  # one batch
+THUMBNAILS_POLICY = StepPolicy(timedelta(minutes=30), _retry(5))
 LOAD_POLICY = StepPolicy(timedelta(minutes=60), _retry(8))
 BUILD_POLICY = StepPolicy(timedelta(minutes=30), _retry(5))
 PUBLISH_POLICY = StepPolicy(timedelta(minutes=30), _retry(8))

@@ -118,8 +118,16 @@ class ProcessJob:
         parsed = await self.parse(job, embeds=plan.embed)
         embedding = parsed.embedding if plan.embed else None
         if plan.embed:
-            await self.embed(job, plans.EMBED_TEXT, "text", parsed.text_batches, embedding)
-            await self.embed(job, plans.EMBED_IMAGES, "media", parsed.media_batches, embedding)
+
+            async def embed_all() -> None:
+                await self.embed(job, plans.EMBED_TEXT, "text", parsed.text_batches, embedding)
+                await self.embed(job, plans.EMBED_IMAGES, "media", parsed.media_batches, embedding)
+
+            if plan.load_database and workflow.patched(plans.THUMBNAILS_BESIDE_EMBEDDING):
+                # Decoding images needs the CPU while embedding mostly waits on a provider.
+                await all_or_none([embed_all(), self.thumbnails(job)])
+            else:
+                await embed_all()
         # The site's current revision (and latest.json) switch in a last step, after the
         # artifacts are published, so a job failing before then changes neither.
         deferred = False
@@ -191,6 +199,18 @@ class ProcessJob:
             summaries = await all_or_none([one(batch) for batch in range(batches)])
         self.ledger.embedded(step, kind, summaries)
         return summaries
+
+    async def thumbnails(self, job: JobInput) -> None:
+        with self.ledger.step(plans.THUMBNAILS):
+            made = await workflow.execute_activity_method(
+                PipelineActivities.make_thumbnails,
+                StepRequest(job=job),
+                start_to_close_timeout=plans.THUMBNAILS_POLICY.start_to_close,
+                heartbeat_timeout=self.heartbeat,
+                retry_policy=plans.THUMBNAILS_POLICY.retry,
+                cancellation_type=plans.THUMBNAILS_POLICY.cancellation,
+            )
+        self.ledger.thumbnails_made(made)
 
     async def load(
         self, job: JobInput, source: SourceSummary, parsed: ParseSummary, *, switch: bool

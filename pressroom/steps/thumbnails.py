@@ -1,4 +1,5 @@
-"""The load step's image previews, made before its transaction opens.
+"""Image previews, made by the thumbnails step beside embedding (before the load, whose
+transaction only links to them; a load that finds some missing makes them first).
 
 Previews are content-addressed (`pressroom.db.thumbnails`): only images whose sha256 has no
 row under the current `THUMBNAIL_SPEC` are read from the snapshot and decoded, in a few
@@ -27,7 +28,7 @@ from pressroom.steps.env import DatabaseEnv
 from pressroom.steps.parse_part import Snapshot
 from pressroom.storage.workstore import read_jsonl
 
-__all__ = ["make_missing_thumbnails", "thumbnail_workers"]
+__all__ = ["make_missing_thumbnails", "make_thumbnails", "thumbnail_workers"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -114,3 +115,10 @@ async def make_missing_thumbnails(
         await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
         snapshot.close()
     return counts
+
+
+async def make_thumbnails(env: DatabaseEnv, workers: int | None = None) -> ThumbnailCounts:
+    """The thumbnails step: previews for the parse step's images (`media.jsonl`)."""
+    media_path = env.scratch / "media.jsonl"
+    await env.store.get_file(env.keys.media, media_path)
+    return await make_missing_thumbnails(env, media_path, workers or thumbnail_workers())

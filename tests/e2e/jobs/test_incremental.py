@@ -244,9 +244,10 @@ async def test_a_new_model_name_re_embeds_everything(
     async with running_worker(first_settings, temporal_client):
         first = await run_job(temporal_client, first_settings, job_request(jekyll_copy, site=site))
         assert first["status"] == "completed", first
+        full = list(openai_server.inputs)
         again = await run_job(temporal_client, first_settings, job_request(jekyll_copy, site=site))
-    assert sent(again) == 0  # same model, same source: all reused
-    full = list(openai_server.inputs)
+    # Same model, same source: the revision is reused whole, nothing sent.
+    assert again["unchanged"] is True and openai_server.inputs == full
     requests_before = len(openai_server.embedding_requests())
 
     new_model = fresh_model()
