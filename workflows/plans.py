@@ -67,9 +67,14 @@ KNOWN_TASKS: tuple[str, ...] = tuple(TASKS)
 # latest.json while publishing; `workflow.patched(DEFERRED_SWITCH)` tells them apart.
 DEFERRED_SWITCH = "deferred-switch"
 
-# Image previews are made by their own step, beside the embed steps, instead of inside the
-# load step; `workflow.patched(THUMBNAILS_BESIDE_EMBEDDING)` keeps older histories replaying.
+# Image previews are made by their own step, before the load step instead of inside it;
+# `workflow.patched(THUMBNAILS_BESIDE_EMBEDDING)` keeps older histories replaying.
 THUMBNAILS_BESIDE_EMBEDDING = "thumbnails-beside-embedding"
+# Embedders that compute on the worker's own cores. Beside them, decoding images only
+# contends for the same cores and stacks both steps' memory (go-blog: peak 231 MB side by
+# side), so the thumbnails step runs after them; beside a remote provider, which mostly
+# waits on the network, it runs at the same time and leaves the critical path.
+LOCAL_EMBEDDERS = frozenset({"hashing"})
 
 # A job whose revision is already built, published and loaded with the same output skips
 # straight to the switch; `workflow.patched(REUSE_UNCHANGED)` keeps older histories replaying.

@@ -123,11 +123,13 @@ class ProcessJob:
                 await self.embed(job, plans.EMBED_TEXT, "text", parsed.text_batches, embedding)
                 await self.embed(job, plans.EMBED_IMAGES, "media", parsed.media_batches, embedding)
 
-            if plan.load_database and workflow.patched(plans.THUMBNAILS_BESIDE_EMBEDDING):
-                # Decoding images needs the CPU while embedding mostly waits on a provider.
-                await all_or_none([embed_all(), self.thumbnails(job)])
-            else:
+            if not (plan.load_database and workflow.patched(plans.THUMBNAILS_BESIDE_EMBEDDING)):
                 await embed_all()
+            elif embedding is not None and embedding.provider in plans.LOCAL_EMBEDDERS:
+                await embed_all()
+                await self.thumbnails(job)
+            else:
+                await all_or_none([embed_all(), self.thumbnails(job)])
         # The site's current revision (and latest.json) switch in a last step, after the
         # artifacts are published, so a job failing before then changes neither.
         deferred = False

@@ -128,7 +128,10 @@ async def test_per_revision_copies_move_into_the_store(conn: asyncpg.Connection)
         ("c.png", "ccc"),
     ]
     assert await get_thumbnail(conn, "old", "b.png") == ("image/webp", b"pa", "r1")
-    assert await known_thumbnails(conn, THUMBNAIL_SPEC, ["aaa", "ccc"]) == {"aaa", "ccc"}
+    # Stored under the spec they were made with; the current spec makes its own.
+    assert await known_thumbnails(conn, "webp-320-q75-m4", ["aaa", "ccc"]) == {"aaa", "ccc"}
+    assert THUMBNAIL_SPEC != "webp-320-q75-m4"
+    assert await known_thumbnails(conn, THUMBNAIL_SPEC, ["aaa", "ccc"]) == set()
     columns = await conn.fetch(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'media_thumbnails'::regclass"
         " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"

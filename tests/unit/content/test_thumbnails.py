@@ -79,4 +79,4 @@ def test_the_same_bytes_make_the_same_preview() -> None:
 
 
 def test_the_spec_names_size_format_and_quality() -> None:
-    assert THUMBNAIL_SPEC == "webp-320-q75-m4"
+    assert THUMBNAIL_SPEC == "webp-320-q75-m2"
