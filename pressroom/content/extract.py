@@ -17,7 +17,7 @@ from pressroom.content.paths import is_internal, resolve_image
 from pressroom.content.template_syntax import scrub
 from pressroom.models import ImageRef, Link
 
-__all__ = ["Extractor", "count_words"]
+__all__ = ["Extractor", "count_words", "tag_events", "tidy"]
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[^\W_])+(?:['\u2019](?:(?![{_CJK}])[^\W_])+)*")
@@ -33,7 +33,7 @@ def count_words(text: str) -> int:
     return sum(1 for _ in _WORD.finditer(text))
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -55,7 +55,7 @@ class _TagReader(HTMLParser):
         self.events.append(("/" + tag, {}))
 
 
-def _tags(fragment: str) -> list[tuple[str, dict[str, str]]]:
+def tag_events(fragment: str) -> list[tuple[str, dict[str, str]]]:
     reader = _TagReader()
     reader.feed(fragment)
     reader.close()
@@ -107,7 +107,7 @@ class Extractor:
                 title = child.attrGet("title")
                 self.add_image(src, _alt_text(child.children), str(title) if title else None)
             elif kind == "html_inline":
-                for tag, attrs in _tags(child.content):
+                for tag, attrs in tag_events(child.content):
                     if tag == "a" and "href" in attrs:
                         open_links.append((attrs["href"], len(parts), True))
                     elif tag == "/a" and open_links and open_links[-1][2]:
@@ -118,14 +118,14 @@ class Extractor:
                         self.add_image(attrs.get("src", ""), alt, title)
                     elif tag == "br":
                         parts.append("\n")
-        return _tidy(scrub("".join(parts)))
+        return tidy(scrub("".join(parts)))
 
     def html_block(self, raw: str) -> str:
         reader = _HtmlText(self)
         reader.feed(raw)
         reader.close()
         reader.flush_markdown()
-        return _tidy(scrub("".join(reader.parts)))
+        return tidy(scrub("".join(reader.parts)))
 
 
 def _alt_text(children: Sequence[Token] | None) -> str:
