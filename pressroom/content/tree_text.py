@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from markdown_it_pyrs import Node
 
-from pressroom.content.extract import Extractor, tag_events, tidy
+from pressroom.content.extract import Extractor, link_text, tag_events, tidy
 from pressroom.content.sections import Anchors, TextCutter, slugify
 from pressroom.content.template_syntax import scrub
 
@@ -194,7 +194,7 @@ class TreeWalk:
             elif name == "image":
                 meta = node.meta
                 title = meta.get("title")
-                src = ex.md.normalizeLinkText(meta["url"])
+                src = link_text(meta["url"])
                 ex.add_image(src, _alt_text(node.children), str(title) if title else None)
             elif name == "html_inline":
                 content = node.meta["content"]
