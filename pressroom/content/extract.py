@@ -19,7 +19,7 @@ from pressroom.content.paths import is_internal, resolve_image
 from pressroom.content.template_syntax import scrub
 from pressroom.models import ImageRef, Link
 
-__all__ = ["Extractor", "count_words", "link_text", "tag_events", "tidy"]
+__all__ = ["Extractor", "count_words", "link_text", "tidy"]
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[^\W_])+(?:['\u2019](?:(?![{_CJK}])[^\W_])+)*")
@@ -67,7 +67,7 @@ class _TagReader(HTMLParser):
         self.events.append(("/" + tag, {}))
 
 
-def tag_events(fragment: str) -> list[tuple[str, dict[str, str]]]:
+def _tags(fragment: str) -> list[tuple[str, dict[str, str]]]:
     reader = _TagReader()
     reader.feed(fragment)
     reader.close()
@@ -119,18 +119,25 @@ class Extractor:
                 title = child.attrGet("title")
                 self.add_image(src, _alt_text(child.children), str(title) if title else None)
             elif kind == "html_inline":
-                for tag, attrs in tag_events(child.content):
-                    if tag == "a" and "href" in attrs:
-                        open_links.append((attrs["href"], len(parts), True))
-                    elif tag == "/a" and open_links and open_links[-1][2]:
-                        href, start, _ = open_links.pop()
-                        self.add_link(href, "".join(parts[start:]))
-                    elif tag == "img":
-                        alt, title = attrs.get("alt", ""), attrs.get("title")
-                        self.add_image(attrs.get("src", ""), alt, title)
-                    elif tag == "br":
-                        parts.append("\n")
+                self.raw_inline(child.content, parts, open_links)
         return tidy(scrub("".join(parts)))
+
+    def raw_inline(
+        self, fragment: str, parts: list[str], open_links: list[tuple[str, int, bool]]
+    ) -> None:
+        """One raw HTML fragment of inline text: its links (a raw <a> closes only at a raw
+        </a>), images and line breaks; `parts` is the text so far."""
+        for tag, attrs in _tags(fragment):
+            if tag == "a" and "href" in attrs:
+                open_links.append((attrs["href"], len(parts), True))
+            elif tag == "/a" and open_links and open_links[-1][2]:
+                href, start, _ = open_links.pop()
+                self.add_link(href, "".join(parts[start:]))
+            elif tag == "img":
+                alt, title = attrs.get("alt", ""), attrs.get("title")
+                self.add_image(attrs.get("src", ""), alt, title)
+            elif tag == "br":
+                parts.append("\n")
 
     def html_block(self, raw: str) -> str:
         reader = _HtmlText(self)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from markdown_it_pyrs import Node
 
-from pressroom.content.extract import Extractor, link_text, tag_events, tidy
+from pressroom.content.extract import Extractor, link_text, tidy
 from pressroom.content.sections import Anchors, TextCutter, slugify
 from pressroom.content.template_syntax import scrub
 
@@ -199,17 +199,7 @@ class TreeWalk:
             elif name == "html_inline":
                 content = node.meta["content"]
                 self.raw_heading = self.raw_heading or _RAW_HEADING.search(content) is not None
-                for tag, attrs in tag_events(content):
-                    if tag == "a" and "href" in attrs:
-                        open_links.append((attrs["href"], len(parts), True))
-                    elif tag == "/a" and open_links and open_links[-1][2]:
-                        href, start, _ = open_links.pop()
-                        ex.add_link(href, "".join(parts[start:]))
-                    elif tag == "img":
-                        alt, img_title = attrs.get("alt", ""), attrs.get("title")
-                        ex.add_image(attrs.get("src", ""), alt, img_title)
-                    elif tag == "br":
-                        parts.append("\n")
+                ex.raw_inline(content, parts, open_links)
             else:  # code_inline (its text is a child), em, strong, strikethrough
                 if name == "code_inline" and not "".join(map(_content, node.children)).strip():
                     # A code span of blanks across lines: markdown-it-pyrs keeps fewer.
