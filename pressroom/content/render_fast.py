@@ -6,9 +6,10 @@ the same plain text, sections, anchors, links and images as the markdown-it-py p
 A regex over the source first decides whether a post may take this path (`fits`): not when
 it uses what only the markdown-it-py set-up does (kramdown attribute lists, except a plain
 `{#id}` closing an ATX heading, which is handled here), what markdown-it-pyrs renders
-differently (footnotes, task lists), or a line whose container prefix (quote marks, list
-markers, indentation, definition colons) is 100 characters or more: markdown-it-pyrs
-recurses per level with no limit and overflows its stack at some thousands. `render_tree`
+differently (footnotes, task lists), or what nests so deep that markdown-it-pyrs, which
+recurses per level with no limit, could overflow its stack: a line whose container prefix
+(quote marks, list markers, indentation, definition colons) is 100 characters or more, or
+more than MAX_DELIMITERS inline delimiters. `render_tree`
 returns None when the tree shows something read differently, nesting at markdown-it-py's
 limit (which markdown-it-py then reports), or the Rust parser panics.
 """
@@ -34,6 +35,10 @@ _TASK = re.compile(r"\[[ xX]\]")
 # is one), so it catches every line that deep. markdown-it reads "\r" as a line end too.
 _DEEP_LINE = re.compile(r"[\r\n][ \t>*+~:.)\d-]{100}")
 _DEEP_START = re.compile(r"[ \t>*+~:.)\d-]{100}")
+# Each inline nesting level (emphasis, strikethrough, link, image) takes a delimiter; past
+# some tens of thousands of levels markdown-it-pyrs overflows its stack rendering or freeing
+# the tree, so a source with more delimiters than this is left to markdown-it-py.
+MAX_DELIMITERS = 10_000
 _KRAMDOWN = re.compile(r"\{(?::|[ \t]*#)")  # what content.kramdown may act on
 _ATX_HEADING_ID = re.compile(
     rf"^ {{0,3}}#{{1,6}}[ \t][^\n]*?{HEADING_ID_TAIL}[ \t]*$", re.MULTILINE
@@ -52,7 +57,8 @@ def fits(source: str) -> bool:
 def _heading_ids(source: str) -> list[str] | None:
     """The kramdown ids closing ATX headings, in order; None when `source` does not fit."""
     if (
-        "[^" in source
+        sum(map(source.count, "*_~[")) > MAX_DELIMITERS
+        or "[^" in source
         or "^[" in source
         or _TASK.search(source) is not None
         or _DEEP_START.match(source) is not None

@@ -22,6 +22,9 @@ __all__ = ["TreeWalk", "Unsupported"]
 
 # markdown-it-py stops at this block level and cuts the rest (content.render.MAX_NESTING - 1).
 _MAX_LEVEL = 99
+# Inline nesting (emphasis in emphasis, image in link...) deeper than this is left to
+# markdown-it-py, which stops nesting at 100 levels; it also keeps this walk's recursion short.
+_MAX_INLINE_DEPTH = 90
 _RAW_HEADING = re.compile(r"</?h[1-6]", re.IGNORECASE)
 # A heading's kramdown id, as content.kramdown reads it (a plain id only; see render_fast).
 HEADING_ID_TAIL = r"[ \t]+\{:?[ \t]*#((?:[^\W_]|[:.-])+)[ \t]*\}"
@@ -161,7 +164,7 @@ class TreeWalk:
 
     def inline(self, nodes: Sequence[Node], ex: Extractor, tail: str = "") -> str:
         parts: list[str] = []
-        self._inline(nodes, ex, parts, [])
+        self._inline(nodes, ex, parts, [], 0)
         parts.append(tail)
         return tidy(scrub("".join(parts)))
 
@@ -171,7 +174,10 @@ class TreeWalk:
         ex: Extractor,
         parts: list[str],
         open_links: list[tuple[str, int, bool]],
+        depth: int,
     ) -> None:
+        if depth > _MAX_INLINE_DEPTH:
+            raise Unsupported("inline nesting")
         # The same events, in the same order, as Extractor.inline reads from markdown-it-py's
         # flat inline tokens: a Markdown link closes only itself, raw <a> only raw </a>.
         for node in nodes:
@@ -187,7 +193,7 @@ class TreeWalk:
                     if nodes[-2] is node:  # "[ref](" at the end: markdown-it-py keeps it text
                         raise Unsupported("reference link before a final parenthesis")
                 open_links.append((node.meta["url"], len(parts), False))
-                self._inline(node.children, ex, parts, open_links)
+                self._inline(node.children, ex, parts, open_links, depth + 1)
                 if open_links and not open_links[-1][2]:
                     href, start, _ = open_links.pop()
                     ex.add_link(href, "".join(parts[start:]))
@@ -195,7 +201,8 @@ class TreeWalk:
                 meta = node.meta
                 title = meta.get("title")
                 src = link_text(meta["url"])
-                ex.add_image(src, _alt_text(node.children), str(title) if title else None)
+                alt = _alt_text(node.children, depth + 1)
+                ex.add_image(src, alt, str(title) if title else None)
             elif name == "html_inline":
                 content = node.meta["content"]
                 self.raw_heading = self.raw_heading or _RAW_HEADING.search(content) is not None
@@ -204,7 +211,7 @@ class TreeWalk:
                 if name == "code_inline" and not "".join(map(_content, node.children)).strip():
                     # A code span of blanks across lines: markdown-it-pyrs keeps fewer.
                     raise Unsupported("blank code span")
-                self._inline(node.children, ex, parts, open_links)
+                self._inline(node.children, ex, parts, open_links, depth + 1)
 
 
 def _lazy_line(nodes: Sequence[Node], in_description: bool) -> bool:
@@ -225,7 +232,9 @@ def _content(node: Node) -> str:
     return str(node.meta.get("content", ""))
 
 
-def _alt_text(nodes: Sequence[Node]) -> str:
+def _alt_text(nodes: Sequence[Node], depth: int) -> str:
+    if depth > _MAX_INLINE_DEPTH:
+        raise Unsupported("inline nesting")
     out: list[str] = []
     for node in nodes:
         name = node.name
@@ -237,5 +246,5 @@ def _alt_text(nodes: Sequence[Node]) -> str:
             # markdown-it-pyrs leaves raw HTML, entities and escapes out of the alt attribute.
             raise Unsupported(f"{name} in alt text")
         else:
-            out.append(_alt_text(node.children))
+            out.append(_alt_text(node.children, depth + 1))
     return "".join(out)

@@ -144,6 +144,9 @@ def test_both_paths_agree_on_generated_input(body: str) -> None:
         "Title {#s}\n===\n\n## A {#a} ##\n\n##  {#e}\n",
         "## A {#a}\n\n<h2>raw</h2>\n",
         "> a\n8.\n\n> a\n> 8.\n\na\n8.\n",
+        "*a " * 95 + "b" + "*" * 95,  # inline nesting past the walk's limit
+        "![" * 95 + "a" + "](u)" * 95,
+        "*a " * 6000 + "b" + "*" * 6000,  # more delimiters than the fast path takes
     ],
 )
 def test_both_paths_agree_on(body: str) -> None:
@@ -162,7 +165,11 @@ def test_what_the_fast_path_leaves_to_markdown_it_py() -> None:
     assert render_fast.fits("# Title\n\ntext with {braces} and [links](/x)\n")
     for body in ("a\n{: .note}\n", "## T {#id .c}\n", "a[^1]\n\n[^1]: n\n", "a^[i]\n", "- [ ] t\n"):
         assert not render_fast.fits(body), body
+    # Nesting that could overflow the Rust parser's stack never reaches it.
     assert not render_fast.fits("> " * 50 + "deep\n")
+    assert not render_fast.fits("x\r" + "\t" * 100 + "- deep\n")  # "\r" ends a line too
+    assert not render_fast.fits("*a " * 10_001 + "b")
+    assert render_fast.fits("*a " * 9_999 + "b")
 
 
 def _extractor() -> Extractor:
