@@ -102,6 +102,9 @@ def _fenced_code(text: str) -> list[tuple[int, int]]:
     fence = ""
     start = pos = 0
     for line in text.splitlines(keepends=True):
+        if "``" not in line and "~~" not in line:  # cannot be a fence line: skip the regex
+            pos += len(line)
+            continue
         found = _FENCE.match(line.rstrip("\n"))
         if not fence:
             # An info string with a backtick cannot open a ``` fence (CommonMark).
