@@ -32,9 +32,14 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"script", "style", "template", "textarea"})
 
 
-# markdown-it's URL-to-display form (percent-decoding, punycode hosts): what MarkdownIt.
-# normalizeLinkText calls, remembered because a site links the same URLs again and again.
-link_text = lru_cache(maxsize=4096)(normalizeLinkText)
+_known_link_text = lru_cache(maxsize=4096)(normalizeLinkText)
+
+
+def link_text(url: str) -> str:
+    """markdown-it's display form of a URL (percent-decoding, punycode hosts), as
+    MarkdownIt.normalizeLinkText gives it; remembered for the short URLs that a site links
+    again and again (a long one, such as a data: image, would hold memory for nothing)."""
+    return _known_link_text(url) if len(url) <= 512 else normalizeLinkText(url)
 
 
 def count_words(text: str) -> int:
