@@ -8,19 +8,23 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
+from markdown_it.common.normalize_url import normalizeLinkText
 from markdown_it.token import Token
 
 from pressroom.content.paths import is_internal, resolve_image
 from pressroom.content.template_syntax import scrub
 from pressroom.models import ImageRef, Link
 
-__all__ = ["Extractor", "count_words"]
+__all__ = ["Extractor", "count_words", "link_text", "tidy"]
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[^\W_])+(?:['\u2019](?:(?![{_CJK}])[^\W_])+)*")
+_PLAIN_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_ANY_CJK = re.compile(f"[{_CJK}]")
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote br dd details div dl dt figcaption figure footer form "
     "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tr ul".split()
@@ -28,12 +32,25 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"script", "style", "template", "textarea"})
 
 
+_known_link_text = lru_cache(maxsize=4096)(normalizeLinkText)
+
+
+def link_text(url: str) -> str:
+    """markdown-it's display form of a URL (percent-decoding, punycode hosts), as
+    MarkdownIt.normalizeLinkText gives it; remembered for the short URLs that a site links
+    again and again (a long one, such as a data: image, would hold memory for nothing)."""
+    return _known_link_text(url) if len(url) <= 512 else normalizeLinkText(url)
+
+
 def count_words(text: str) -> int:
     """Words in plain text; each CJK ideograph or kana counts as one."""
-    return sum(1 for _ in _WORD.finditer(text))
+    if _ANY_CJK.search(text) is None:
+        # The same words without a lookahead per character: three times as fast.
+        return len(_PLAIN_WORD.findall(text))
+    return len(_WORD.findall(text))
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -73,7 +90,7 @@ class Extractor:
         self.images: dict[tuple[str, str | None, str, str | None], ImageRef] = {}
 
     def add_link(self, href: str, text: str) -> None:
-        url = self.md.normalizeLinkText(href).strip() if href else ""
+        url = link_text(href).strip() if href else ""
         if url:
             text = " ".join(scrub(text).split())
             self.links.setdefault((url, text), Link(url=url, text=text, internal=is_internal(url)))
@@ -103,29 +120,36 @@ class Extractor:
                 href, start, _ = open_links.pop()
                 self.add_link(href, "".join(parts[start:]))
             elif kind == "image":
-                src = self.md.normalizeLinkText(str(child.attrGet("src") or ""))
+                src = link_text(str(child.attrGet("src") or ""))
                 title = child.attrGet("title")
                 self.add_image(src, _alt_text(child.children), str(title) if title else None)
             elif kind == "html_inline":
-                for tag, attrs in _tags(child.content):
-                    if tag == "a" and "href" in attrs:
-                        open_links.append((attrs["href"], len(parts), True))
-                    elif tag == "/a" and open_links and open_links[-1][2]:
-                        href, start, _ = open_links.pop()
-                        self.add_link(href, "".join(parts[start:]))
-                    elif tag == "img":
-                        alt, title = attrs.get("alt", ""), attrs.get("title")
-                        self.add_image(attrs.get("src", ""), alt, title)
-                    elif tag == "br":
-                        parts.append("\n")
-        return _tidy(scrub("".join(parts)))
+                self.raw_inline(child.content, parts, open_links)
+        return tidy(scrub("".join(parts)))
+
+    def raw_inline(
+        self, fragment: str, parts: list[str], open_links: list[tuple[str, int, bool]]
+    ) -> None:
+        """One raw HTML fragment of inline text: its links (a raw <a> closes only at a raw
+        </a>), images and line breaks; `parts` is the text so far."""
+        for tag, attrs in _tags(fragment):
+            if tag == "a" and "href" in attrs:
+                open_links.append((attrs["href"], len(parts), True))
+            elif tag == "/a" and open_links and open_links[-1][2]:
+                href, start, _ = open_links.pop()
+                self.add_link(href, "".join(parts[start:]))
+            elif tag == "img":
+                alt, title = attrs.get("alt", ""), attrs.get("title")
+                self.add_image(attrs.get("src", ""), alt, title)
+            elif tag == "br":
+                parts.append("\n")
 
     def html_block(self, raw: str) -> str:
         reader = _HtmlText(self)
         reader.feed(raw)
         reader.close()
         reader.flush_markdown()
-        return _tidy(scrub("".join(reader.parts)))
+        return tidy(scrub("".join(reader.parts)))
 
 
 def _alt_text(children: Sequence[Token] | None) -> str:

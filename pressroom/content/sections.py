@@ -13,7 +13,7 @@ from markdown_it.token import Token
 from pressroom.content.extract import Extractor
 from pressroom.content.template_syntax import scrub
 
-__all__ = ["MdSection", "Outline", "outline", "slugify"]
+__all__ = ["Anchors", "MdSection", "Outline", "TextCutter", "outline", "slugify"]
 
 # A heading anchor is cut to this many characters: it is part of every section id, and a
 # heading of a megabyte would otherwise make an id (and URL fragment) of a megabyte.
@@ -50,19 +50,31 @@ def slugify(text: str) -> str:
     return _SLUG_DROP.sub("", text.strip().lower()).replace(" ", "-")
 
 
+class Anchors:
+    """Hands out unique heading anchors: `base` cut to MAX_ANCHOR_CHARS ("section" if empty),
+    then `base-1`, `base-2`... when it is taken."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def take(self, base: str) -> str:
+        base = base[:MAX_ANCHOR_CHARS] or "section"
+        anchor, n = base, 0
+        while anchor in self.taken:
+            n += 1
+            anchor = f"{base}-{n}"
+        self.taken.add(anchor)
+        return anchor
+
+
 def _assign_anchors(tokens: list[Token], headings: dict[int, str]) -> dict[int, str]:
     """Unique ids for every heading_open (by token index), also set on the tokens."""
     explicit = {i: str(tokens[i].attrGet("id")) for i in headings if tokens[i].attrGet("id")}
-    taken: set[str] = set()
+    unique = Anchors()
     anchors: dict[int, str] = {}
     # Explicit ids first, so a generated slug never steals one that the site links to.
     for i in sorted(headings, key=lambda i: (i not in explicit, i)):
-        base = (explicit.get(i) or slugify(headings[i]))[:MAX_ANCHOR_CHARS] or "section"
-        anchor, n = base, 0
-        while anchor in taken:
-            n += 1
-            anchor = f"{base}-{n}"
-        taken.add(anchor)
+        anchor = unique.take(explicit.get(i) or slugify(headings[i]))
         anchors[i] = anchor
         tokens[i].attrSet("id", anchor)
     return anchors
@@ -76,14 +88,16 @@ def outline(tokens: list[Token], ex: Extractor) -> Outline:
         if tok.type == "heading_open" and i + 1 < len(tokens)
     }
     anchors = _assign_anchors(tokens, heading_text)
-    walk = _Walk()
+    walk = TextCutter()
     for i, tok in enumerate(tokens):
         kind = tok.type
         if kind == "heading_open":
             walk.heading(anchors[i], heading_text[i], int(tok.tag[1]))
         elif kind == "inline":
             if i - 1 not in heading_text:
-                walk.inline(ex.inline(tok.children), tokens[i - 1])
+                opener = tokens[i - 1]
+                text = ex.inline(tok.children)
+                walk.inline(text, opener.hidden, opener.type == "paragraph_open")
         elif kind in _CONTAINERS:
             walk.new_block = True
         elif kind == "tr_open":
@@ -95,12 +109,13 @@ def outline(tokens: list[Token], ex: Extractor) -> Outline:
             walk.emit("\n\n", scrub(tok.content).strip("\n"))
         elif kind == "html_block":
             walk.emit("\n\n", ex.html_block(tok.content))
-    walk.flush()
-    return Outline(walk.sections, _join(walk.all_chunks), walk.first_paragraph)
+    return walk.outline()
 
 
-class _Walk:
-    """The walk's state: the section being filled and the chunks of text seen so far."""
+class TextCutter:
+    """The walk's state: the section being filled and the chunks of text seen so far. Fed in
+    document order by `outline` (markdown-it-py tokens) or by content.render_fast (a
+    markdown-it-pyrs tree)."""
 
     def __init__(self) -> None:
         self.sections: list[MdSection] = []
@@ -123,13 +138,19 @@ class _Walk:
         self.current, self.chunks = (anchor, heading, level), []
         self.all_chunks.append(("\n\n", heading))
 
-    def inline(self, text: str, opener: Token) -> None:
+    def inline(self, text: str, tight: bool, paragraph: bool) -> None:
+        """The text of one inline run: a paragraph (`tight`: in a tight list, so hidden),
+        a table cell, a definition term."""
         if self.row is not None:
             self.row.append(text.replace("\n", " "))
             return
-        self.emit("\n" if opener.hidden else "\n\n", text)
-        if not self.first_paragraph and opener.type == "paragraph_open":
+        self.emit("\n" if tight else "\n\n", text)
+        if not self.first_paragraph and paragraph:
             self.first_paragraph = text
+
+    def outline(self) -> Outline:
+        self.flush()
+        return Outline(self.sections, _join(self.all_chunks), self.first_paragraph)
 
     def emit(self, sep: str, text: str) -> None:
         if text:
