@@ -199,7 +199,8 @@ class PipelineActivities:
                 key=key,
             )
             counts = None
-            if published and plan.load_database:
+            # Files the fetch left out must be reported by this job's parse step.
+            if published and plan.load_database and not source.file_errors:
                 counts = await sites.loaded_counts(conn, job.site, revision_id, key)
         return source.model_copy(
             update={

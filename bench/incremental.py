@@ -1,4 +1,5 @@
-"""Incremental revisions: a full build vs a rebuild after one post changed, on generated posts.
+"""Incremental revisions: a full build vs a rebuild after one post changed, and vs a rebuild
+with nothing changed, on generated posts or a real corpus (`--corpus go-blog`).
 
 Runs the real worker (in this process) on its own Temporal dev server and embedded Postgres
 (bench/stack.py), for each embedder scenario:
@@ -10,13 +11,14 @@ Runs the real worker (in this process) on its own Temporal dev server and embedd
   bench/latency_server.py; inputs sent are counted at the server.
 
 Each repetition empties the database (cache, revisions, vector indexes), builds the pristine
-corpus (full: cold cache, empty database), edits one sentence of one post, and builds again
-(incremental). Reported:
+corpus (full: cold cache, empty database), builds it again untouched (unchanged: the result
+must say so), edits one sentence of one post, and builds again (incremental). Reported:
 median wall times (job start to result) of `--repeats` runs, the median of the per-run
 ratios, and the embedding inputs each build sent.
 
     .venv/bin/python -m bench.incremental                      # 1,000 posts, 3 runs each
     .venv/bin/python -m bench.incremental --posts 200 --repeats 1 --scenarios hashing
+    .venv/bin/python -m bench.incremental --corpus hugo-docs --scenarios hashing
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from temporalio.client import WorkflowHistory
 
 from bench.generate import generate_corpus
 from bench.latency_server import LatencyServer
+from bench.real_corpus import REAL_CORPORA, copy_corpus, corpus_posts
 from bench.stack import Stack, bench_stack, reset_database
 from pressroom.config import Settings
 from tests.jobs import job_request, run_job
@@ -51,6 +54,8 @@ class Build:
     inputs_sent: int
     posts_changed: int
     sections: int
+    unchanged: bool = False  # the result said nothing changed
+    rows_written: int = 0  # posts + sections + media the load wrote (0: no load ran)
     steps: dict[str, float] = field(default_factory=dict)  # activity type -> seconds
 
 
@@ -79,6 +84,7 @@ class Scenario:
     posts: int
     full: list[Build] = field(default_factory=list)
     incremental: list[Build] = field(default_factory=list)
+    unchanged: list[Build] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         ratios = [i.seconds / f.seconds for f, i in zip(self.full, self.incremental, strict=True)]
@@ -90,6 +96,16 @@ class Scenario:
             "fullSeconds": round(statistics.median(b.seconds for b in self.full), 2),
             "incrementalSeconds": round(statistics.median(b.seconds for b in self.incremental), 2),
             "ratio": round(statistics.median(ratios), 3),
+            "unchangedSeconds": round(statistics.median(b.seconds for b in self.unchanged), 2),
+            "unchangedRatio": round(
+                statistics.median(
+                    u.seconds / f.seconds for f, u in zip(self.full, self.unchanged, strict=True)
+                ),
+                3,
+            ),
+            "unchangedSaidSo": all(b.unchanged for b in self.unchanged),
+            "incrementalRowsWritten": statistics.median(b.rows_written for b in self.incremental),
+            "incrementalPostsChanged": statistics.median(b.posts_changed for b in self.incremental),
             "fullInputsSent": statistics.median(b.inputs_sent for b in self.full),
             "incrementalInputsSent": statistics.median(b.inputs_sent for b in self.incremental),
             "fullSteps": _median_steps(self.full),
@@ -97,6 +113,7 @@ class Scenario:
             "runsDetail": {
                 "full": [asdict(b) for b in self.full],
                 "incremental": [asdict(b) for b in self.incremental],
+                "unchanged": [asdict(b) for b in self.unchanged],
             },
         }
 
@@ -108,8 +125,8 @@ def _median_steps(builds: list[Build]) -> dict[str, float]:
 
 def edit_one_post(corpus: Path) -> Path:
     """Append a sentence to the last paragraph of the middle post: one section changes."""
-    posts = sorted((corpus / "_posts").glob("*.md"))
-    target = posts[len(posts) // 2]
+    posts = corpus_posts(corpus)
+    target = corpus / posts[len(posts) // 2]
     text = target.read_text(encoding="utf-8").rstrip("\n")
     target.write_text(f"{text} {EDIT}\n", encoding="utf-8")
     return target
@@ -151,13 +168,16 @@ async def timed_build(
     if result.get("status") != "completed":
         raise RuntimeError(f"job failed: {result.get('failure')}")
     counts = result["counts"]
-    computed = counts["textEmbeddingsComputed"] + counts["mediaEmbeddingsComputed"]
+    computed = counts.get("textEmbeddingsComputed", 0) + counts.get("mediaEmbeddingsComputed", 0)
+    database = result.get("database") or {}
     return Build(
         seconds=round(seconds, 3),
         inputs_sent=(server.inputs - before) if server else computed,
         posts_changed=counts.get("postsChanged", 0),
         sections=counts["sections"],
         steps=step_seconds(history),
+        unchanged=bool(result.get("unchanged")),
+        rows_written=sum(int(database.get(k, 0)) for k in ("posts", "sections", "media")),
     )
 
 
@@ -185,12 +205,14 @@ async def run_scenario(
                 await run_job(stack.client, settings, job_request(warm, site="warm-up"))
                 site = f"bench-{rep}"
                 out.full.append(await timed_build(stack, settings, corpus, site, server))
+                out.unchanged.append(await timed_build(stack, settings, corpus, site, server))
                 edit_one_post(corpus)
                 out.incremental.append(await timed_build(stack, settings, corpus, site, server))
             print(
                 f"  {name} run {rep + 1}: full {out.full[-1].seconds:.2f}s "
                 f"({out.full[-1].inputs_sent} inputs), incremental "
-                f"{out.incremental[-1].seconds:.2f}s ({out.incremental[-1].inputs_sent} inputs)",
+                f"{out.incremental[-1].seconds:.2f}s ({out.incremental[-1].inputs_sent} inputs), "
+                f"unchanged {out.unchanged[-1].seconds:.2f}s",
                 flush=True,
             )
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -215,15 +237,19 @@ class _maybe_running:
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| embedder | posts | sections | full build | one post changed | ratio | inputs sent "
-        "(full → incremental) |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| corpus | embedder | posts | sections | full build | one post changed | ratio "
+        "| inputs sent (full → incremental) | rows written (incremental) | nothing changed "
+        "| ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
+        said = "" if r["unchangedSaidSo"] else " (result did not say unchanged)"
         lines.append(
-            f"| {r['scenario']} | {r['posts']} | {r['sections']} | {r['fullSeconds']:.2f} s "
-            f"| {r['incrementalSeconds']:.2f} s | {r['ratio']:.2f} "
-            f"| {r['fullInputsSent']:g} → {r['incrementalInputsSent']:g} |"
+            f"| {r['corpus']} | {r['scenario']} | {r['posts']} | {r['sections']} "
+            f"| {r['fullSeconds']:.2f} s | {r['incrementalSeconds']:.2f} s | {r['ratio']:.2f} "
+            f"| {r['fullInputsSent']:g} → {r['incrementalInputsSent']:g} "
+            f"| {r['incrementalRowsWritten']:g} | {r['unchangedSeconds']:.2f} s{said} "
+            f"| {r['unchangedRatio']:.2f} |"
         )
     for r in results:
         order = sorted(r["fullSteps"], key=lambda k: -r["fullSteps"][k])
@@ -236,20 +262,25 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     async with bench_stack() as stack:
-        pristine = generate_corpus(stack.root / "pristine", posts=args.posts, seed=args.seed)
+        if args.corpus == "generated":
+            pristine = generate_corpus(stack.root / "pristine", posts=args.posts, seed=args.seed)
+        else:
+            pristine = copy_corpus(args.corpus, stack.root / "pristine")
+        posts = len(corpus_posts(pristine))
         results = []
         for name in args.scenarios:
-            print(f"scenario {name}: {args.posts} posts, {args.repeats} runs", flush=True)
+            print(f"scenario {name}: {args.corpus}, {posts} posts, {args.repeats} runs", flush=True)
             scenario = await run_scenario(
-                stack, name, pristine, stack.root / "runs", args.posts, args.repeats, args.latency
+                stack, name, pristine, stack.root / "runs", posts, args.repeats, args.latency
             )
-            results.append(scenario.summary())
+            results.append({"corpus": args.corpus, **scenario.summary()})
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--posts", type=int, default=1000)
+    parser.add_argument("--corpus", choices=("generated", *REAL_CORPORA), default="generated")
+    parser.add_argument("--posts", type=int, default=1000, help="generated corpus: posts")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency", type=float, default=1.0, help="remote: seconds a request")

@@ -280,6 +280,9 @@ class SourceSummary(BaseModel):
     bytes: int
     posts_found: int
     images_found: int
+    # Files left out of the snapshot and reported (e.g. names that are not UTF-8): they are
+    # not in the content fingerprint, so a job that has any is never `unchanged`.
+    file_errors: int = 0
 
 
 class ParseSummary(BaseModel):

@@ -96,4 +96,5 @@ async def fetch_source(req: FetchInput, env: StepEnv) -> SourceSummary:
         bytes=sum(f.size for f in relevant),
         posts_found=sum(1 for f in relevant if is_post_path(f.path)),
         images_found=sum(1 for f in relevant if is_image_path(f.path)),
+        file_errors=len(problems),
     )
