@@ -13,12 +13,12 @@ import argparse
 import asyncio
 import json
 import resource
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from bench.laps import Laps
 from pressroom.content.media import attach_references, describe_image, is_image_path
 from pressroom.content.posts import PostParseError, is_post_path, parse_post
 from pressroom.db.pool import connect
@@ -150,17 +150,10 @@ async def run_floor(
     corpus: Path, db_url: str, out: Path, *, site: str, revision_id: str, dimensions: int = 384
 ) -> FloorResult:
     """Do the whole job the cheapest way; returns the wall time and what was produced."""
-    phases: dict[str, float] = {}
     conn = await connect(db_url)  # connected (and migrated) before the clock starts
     try:
-        start = mark = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal mark
-            now = time.perf_counter()
-            phases[name] = round(now - mark, 4)
-            mark = now
-
+        laps = Laps()
+        lap, phases = laps.lap, laps.phases
         posts, media = _parse(corpus)
         lap("parse")
         embedder = HashingEmbedder(dimensions)
@@ -196,7 +189,7 @@ async def run_floor(
             out, site, revision_id, embedder, posts, media, text_vectors, media_vectors
         )
         lap("artifacts")
-        seconds = time.perf_counter() - start
+        seconds = laps.seconds
     finally:
         await conn.close()
     return FloorResult(

@@ -28,7 +28,6 @@ import io
 import json
 import re
 import resource
-import time
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -37,6 +36,7 @@ import asyncpg
 import numpy as np
 from markdown_it_pyrs import MarkdownIt
 
+from bench.laps import Laps
 from pressroom.content.posts import is_post_path
 from pressroom.embeddings.hashing import HashingEmbedder
 from pressroom.embeddings.inputs import media_input, section_input
@@ -176,15 +176,8 @@ async def run_physical_floor(corpus: Path, db_url: str, site: str) -> PhysicalFl
         inputs = await _embedding_inputs(conn, site, revision)
         await _drop_floor_tables(conn, tables)
         paths = await asyncio.to_thread(_post_files, corpus)
-        phases: dict[str, float] = {}
-        start = mark = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal mark
-            now = time.perf_counter()
-            phases[name] = round(now - mark, 4)
-            mark = now
-
+        laps = Laps()
+        lap, phases = laps.lap, laps.phases
         texts = [p.read_bytes().decode("utf-8", errors="replace") for p in paths]
         lap("read")
         tokens = sum(tokenize(t) for t in texts)
@@ -214,7 +207,7 @@ async def run_physical_floor(corpus: Path, db_url: str, site: str) -> PhysicalFl
                     n += 1
                     await conn.execute(rewrite_index(indexdef, t.name, f"{_PREFIX}idx_{n}"))
             lap("index")
-        seconds = time.perf_counter() - start
+        seconds = laps.seconds
         await _drop_floor_tables(conn, tables)
     finally:
         await conn.close()
