@@ -306,3 +306,23 @@ async def test_publish_to_local_store_skips_identical_files(tmp_path: Path, pg_u
 async def _download(store: Store, key: str, dest: Path) -> Path:
     await store.get_file(key, dest)
     return dest
+
+
+
+async def test_a_job_reusing_an_unchanged_revision_publishes_nothing_of_its_own(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Such a job sends no files: the published folder is listed as it is; if the folder was
+    removed since the job began, the job fails with the reason instead of leaving an empty
+    revision behind."""
+    store = LocalStore(tmp_path / "store")
+    keys = WorkKeys("job-1")
+    files = await stage_artifacts(store, keys, tmp_path)
+    with pytest.raises(PublishRefused, match="no longer published"):
+        await publish(store, keys, [], tmp_path / "a", pg_url)
+    assert not (tmp_path / "store/dist/r-1").exists()
+
+    await publish(store, keys, files, tmp_path / "b", pg_url)
+    reused = await publish(store, WorkKeys("job-2"), [], tmp_path / "c", pg_url)
+    assert reused.reused and reused.uploaded == 1  # latest.json only
+    assert sorted(f.name for f in reused.published) == sorted(files)
