@@ -1,7 +1,8 @@
 """The floor: the least work a job can do, in one process, without Temporal.
 
 Reads and parses every post, describes every image, hash-embeds every section and image,
-loads the revision into Postgres with the same binary COPY (`revisions.load_revision`) and
+loads the revision into Postgres with the same binary COPY (`revisions.load_revision`, then its
+vector indexes) and
 writes the same JSON artifacts, all in memory and in order. No work store, no claim check, no
 retries, no second core. `bench/run.py` runs it beside Pressroom on the same corpus and the
 same database and reports Pressroom's wall time as a multiple of this one.
@@ -24,6 +25,7 @@ from pressroom.content.posts import PostParseError, is_post_path, parse_post
 from pressroom.db.pool import connect
 from pressroom.db.revisions import RevisionLoad, load_revision
 from pressroom.db.rows import MediaRow, SectionRow
+from pressroom.db.vector_indexes import build_revision_indexes
 from pressroom.embeddings.hashing import HashingEmbedder
 from pressroom.embeddings.inputs import input_sha256, media_input, section_input
 from pressroom.models import MediaItem, Post
@@ -184,6 +186,7 @@ async def run_floor(
             dimensions=dimensions,
         )
         counts = (await load_revision(conn, load)).counts
+        await build_revision_indexes(conn, site, revision_id, dimensions)
         lap("load")
         artifact_bytes = _write_artifacts(
             out, site, revision_id, embedder, posts, media, text_vectors, media_vectors

@@ -195,7 +195,7 @@ async def reset_database(db_url: str) -> None:
         ]
         await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
         for row in await conn.fetch(
-            "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%\\_embedding\\_hnsw\\_%'"
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%\\_hnsw\\_%'"
         ):
             await conn.execute(f'DROP INDEX IF EXISTS "{row["indexname"]}"')
         await conn.execute("VACUUM ANALYZE")

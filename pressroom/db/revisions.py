@@ -19,8 +19,8 @@ import asyncpg
 
 from pressroom.db import related
 from pressroom.db.rows import MediaRow, SectionRow, replace_rows
-from pressroom.db.schema import ensure_vector_indexes, lock_schema, missing_vector_indexes
 from pressroom.db.sites import loaded_output_key
+from pressroom.db.vector_indexes import drop_revision_indexes
 from pressroom.db.vectors import check_dims
 from pressroom.models import Post
 from pressroom.publish.latest import RevisionOrder
@@ -188,11 +188,6 @@ async def _begin_load(
 ) -> tuple[str | None, RevisionOrder]:
     """Lock the site, refuse a superseded or conflicting load, and mark the revision
     `loading`; returns the revision current before and this load's ordering key."""
-    if await missing_vector_indexes(conn, dims):
-        # The index build at the end needs a SHARE lock on the tables; taking the schema
-        # lock before our own writes keeps two first loads of a new dimension from
-        # deadlocking on each other's ROW EXCLUSIVE locks.
-        await lock_schema(conn)
     # Serialises loads of one site; loads of different sites run side by side.
     site, revision_id = load.site, load.revision_id
     previous, current_order = await lock_site(conn, site)
@@ -241,7 +236,6 @@ async def load_revision(conn: asyncpg.Connection, load: RevisionLoad) -> LoadOut
             media=load.media,
         )  # fmt: skip
         changes = await revision_changes(conn, site, previous, revision_id)
-        await ensure_vector_indexes(conn, dims)
         # Related posts belong to the revision: computed before it is marked ready.
         await related.compute_related_posts(conn, site, revision_id, dims)
         await conn.execute(_READY_SQL, site, revision_id, json.dumps(counts))
@@ -315,9 +309,9 @@ async def prune_revisions(conn: asyncpg.Connection, site: str, *, keep: int = 2)
 
     Never deletes the current revision, nor one ordered after it (loaded by a later job that
     has not switched yet); a site with no current revision keeps everything. "Newest" is the
-    revisions' ordering key (request time, job id), then commit time. Old revisions cost
-    space and, sharing one HNSW index per dimension, make every vector query and later load
-    slower. Returns the revision ids deleted.
+    revisions' ordering key (request time, job id), then commit time. The deleted revisions'
+    vector indexes are dropped after the deletion commits (`vector_indexes`), so `conn` must
+    not be in a transaction. Returns the revision ids deleted.
     """
     if keep < 1:
         raise ValueError("keep must be at least 1")
@@ -352,4 +346,6 @@ async def prune_revisions(conn: asyncpg.Connection, site: str, *, keep: int = 2)
                 site,
                 doomed,
             )
+    if doomed:
+        await drop_revision_indexes(conn)
     return doomed

@@ -6,8 +6,8 @@
 -- first runs safe (CREATE EXTENSION / CREATE TABLE IF NOT EXISTS race on the catalogs otherwise).
 --
 -- Vector columns are untyped `vector` so the embedding dimension is a setting, not a schema
--- change. HNSW indexes need a fixed dimension, so they are per-dimension expression partial
--- indexes created by database.ensure_vector_indexes, never here.
+-- change. HNSW indexes need a fixed dimension, so they are expression partial indexes, one
+-- per loaded revision, built by pressroom/db/vector_indexes.py, never here.
 -- To change an existing table later, append `ALTER TABLE ... ADD COLUMN IF NOT EXISTS ...`:
 -- CREATE TABLE IF NOT EXISTS never alters a table that is already there.
 -- No foreign keys on the bulk tables: COPY speed matters and rows only ever arrive through
@@ -282,3 +282,31 @@ CREATE TABLE IF NOT EXISTS budget_leases (
     expires_at  timestamptz NOT NULL,
     PRIMARY KEY (key, holder)
 );
+
+-- Per-revision HNSW indexes (issue 12): each loaded revision gets its own partial index on
+-- sections and media, built after its load commits (pressroom/db/vector_indexes.py), so no
+-- load ever inserts into a graph another revision built. Recorded here so a pruned
+-- revision's indexes are dropped with it. The shared per-dimension indexes of before are
+-- dropped: every load after the first inserted into them row by row.
+CREATE TABLE IF NOT EXISTS vector_indexes (
+    index_name   text PRIMARY KEY,
+    table_name   text NOT NULL,
+    site_id      text NOT NULL,
+    revision_id  text NOT NULL,
+    dims         integer NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+DO $$
+DECLARE
+    legacy record;
+BEGIN
+    FOR legacy IN
+        SELECT indexname FROM pg_indexes
+        WHERE schemaname = current_schema() AND tablename IN ('sections', 'media')
+          AND indexname ~ '^(sections|media)_embedding_hnsw_[0-9]+$'
+    LOOP
+        EXECUTE format('DROP INDEX IF EXISTS %I', legacy.indexname);
+    END LOOP;
+END
+$$;

@@ -2,7 +2,8 @@
 
 Streams `posts.jsonl` and the vector batches side by side (the parse step wrote embedding
 inputs in section order), so memory stays flat whatever the repository size. The load is
-one transaction in `revisions.load_revision`: a retry replaces, never duplicates.
+one transaction in `revisions.load_revision`: a retry replaces, never duplicates. The
+revision's own vector indexes are built once it has committed (`db.vector_indexes`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db import revisions
 from pressroom.db.rows import MediaRow, SectionRow
 from pressroom.db.thumbnails import link_thumbnails
+from pressroom.db.vector_indexes import build_revision_indexes
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
 from pressroom.search.language import post_ts_config
@@ -169,7 +171,7 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
     posts_path, media_path = await download_parsed(env, req.media_batches)
     thumbnails = await make_missing_thumbnails(env, media_path, req.thumbnail_workers)
     text, images = await download_vectors(env, req.text_batches, req.media_batches)
-    env.progress(1, 2, "loading")
+    env.progress(1, 3, "loading")
     sections: Iterable[SectionRow] | AsyncIterator[SectionRow] = section_rows(
         posts_path, text, req.default_lang
     )
@@ -196,7 +198,7 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         try:
             outcome = await revisions.load_revision(conn, load)
         except revisions.RevisionSuperseded as exc:
-            env.progress(2, 2, "superseded")
+            env.progress(3, 3, "superseded")
             return LoadSummary(
                 site=target.site,
                 revision_id=target.revision_id,
@@ -211,8 +213,14 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         pruned: list[str] = []
         if req.switch and req.keep:
             pruned = await revisions.prune_revisions(conn, target.site, keep=req.keep)
+        env.progress(2, 3, "building vector indexes")
+        # After the commit, before the switch makes the revision current: built in bulk
+        # from its rows alone, never by inserting into another revision's graph.
+        await build_revision_indexes(
+            conn, target.site, target.revision_id, req.embedding.dimensions
+        )
     await fault_point("load-database:after-commit")
-    env.progress(2, 2, "committed")
+    env.progress(3, 3, "committed")
     return LoadSummary(
         site=target.site,
         revision_id=target.revision_id,

@@ -23,7 +23,8 @@ from pressroom.db.cache import get_cached_embeddings, put_cached_embeddings
 from pressroom.db.pool import connect, create_pool
 from pressroom.db.revisions import RevisionLoad, load_revision, prune_revisions
 from pressroom.db.rows import MediaRow, SectionRow, parse_timestamp
-from pressroom.db.schema import ensure_vector_indexes, migrate
+from pressroom.db.schema import migrate
+from pressroom.db.vector_indexes import build_revision_indexes, revision_index_name
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
 from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher
@@ -389,21 +390,32 @@ async def test_nul_characters_do_not_fail_the_load(conn: asyncpg.Connection) -> 
     assert await conn.fetchval("SELECT title FROM posts WHERE site_id = 'site-nul'") == "Nul title"
 
 
+async def revision_indexes(conn: asyncpg.Connection, site: str) -> dict[str, str]:
+    """{index name: definition} of the vector indexes recorded for `site`'s revisions."""
+    rows = await conn.fetch(
+        """
+        SELECT i.indexname, i.indexdef FROM vector_indexes AS v
+        JOIN pg_indexes AS i ON i.indexname = v.index_name
+        WHERE v.site_id = $1
+        """,
+        site,
+    )
+    return {r["indexname"]: r["indexdef"] for r in rows}
+
+
 async def test_two_dimensions_coexist_with_their_own_indexes(conn: asyncpg.Connection) -> None:
     small = sample(8, seed=2)
     large = sample(384, seed=3)
-    await load(conn, "site-d8", "r1", small, 8)
-    await load(conn, "site-d384", "r1", large, 384)
-
-    indexes = {
-        r["indexname"]: r["indexdef"]
-        for r in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes")
-    }
-    for table in ("sections", "media"):
-        for d in (8, 384):
-            definition = indexes[f"{table}_embedding_hnsw_{d}"]
+    for site, data, d in (("site-d8", small, 8), ("site-d384", large, 384)):
+        await load(conn, site, "r1", data, d)
+        built = await build_revision_indexes(conn, site, "r1", d)
+        assert built == [revision_index_name(t, site, "r1", d) for t in ("sections", "media")]
+        indexes = await revision_indexes(conn, site)
+        assert sorted(indexes) == sorted(built)
+        for definition in indexes.values():
             assert "hnsw" in definition and f"vector({d})" in definition
-            assert f"WHERE (dims = {d})" in definition
+            assert f"(site_id = '{site}'::text) AND (revision_id = 'r1'::text)" in definition
+            assert f"(dims = {d})" in definition
 
     for site, (_, sections, _), d in (("site-d8", small, 8), ("site-d384", large, 384)):
         target = sections[4]
@@ -413,25 +425,48 @@ async def test_two_dimensions_coexist_with_their_own_indexes(conn: asyncpg.Conne
             "SELECT count(*) FROM sections WHERE site_id = $1 AND dims = $2", site, d
         ) == len(sections)
 
-    # Creating them again is a no-op.
-    assert await ensure_vector_indexes(conn, 384) == []
+    # Building them again is a no-op; the dimension is checked.
+    assert await build_revision_indexes(conn, "site-d384", "r1", 384) == []
     with pytest.raises(ValueError):
-        await ensure_vector_indexes(conn, "384")  # type: ignore[arg-type]
+        await build_revision_indexes(conn, "site-d384", "r1", "384")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        await ensure_vector_indexes(conn, True)
+        await build_revision_indexes(conn, "site-d384", "r1", True)
 
 
-async def test_concurrent_first_loads_of_a_new_dimension_do_not_deadlock(db_url: str) -> None:
-    # Both loads COPY, then need a SHARE lock to build the new dimension's index: without
-    # the schema lock taken up front, each waits for the other's ROW EXCLUSIVE lock.
+async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
+    conn: asyncpg.Connection,
+) -> None:
+    site = "site-invalid"
+    await load(conn, site, "r1", sample(24, seed=7), 24)
+    [sections, media] = await build_revision_indexes(conn, site, "r1", 24)
+    # What a CREATE INDEX CONCURRENTLY that died midway leaves behind.
+    await conn.execute(
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass", sections
+    )
+    assert await build_revision_indexes(conn, site, "r1", 24) == [sections]
+    valid = await conn.fetchval(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", sections
+    )
+    assert valid is True
+    assert sorted(await revision_indexes(conn, site)) == sorted([sections, media])
+
+
+async def test_concurrent_loads_and_index_builds_of_two_sites(db_url: str) -> None:
     conns = [await connect(db_url) for _ in range(2)]
+
+    async def load_and_index(conn: asyncpg.Connection, site: str, seed: int) -> dict[str, int]:
+        counts = await load(conn, site, "r1", sample(24, seed=seed), 24)
+        await build_revision_indexes(conn, site, "r1", 24)
+        return counts
+
     try:
         results = await asyncio.gather(
-            load(conns[0], "site-race-a", "r1", sample(24, seed=11), 24),
-            load(conns[1], "site-race-b", "r1", sample(24, seed=12), 24),
+            load_and_index(conns[0], "site-race-a", 11),
+            load_and_index(conns[1], "site-race-b", 12),
         )
         assert results[0] == results[1] == {"posts": 3, "sections": 6, "media": 2}
-        assert await conns[0].fetchval("SELECT to_regclass('sections_embedding_hnsw_24')")
+        for site in ("site-race-a", "site-race-b"):
+            assert len(await revision_indexes(conns[0], site)) == 2
     finally:
         for c in conns:
             await c.close()
@@ -441,7 +476,16 @@ async def test_prune_revisions_keeps_current_and_newest(conn: asyncpg.Connection
     site = "site-prune"
     for rev in ("r1", "r2", "r3", "r4"):
         await load(conn, site, rev, sample(8), 8)
+        await build_revision_indexes(conn, site, rev, 8)
+    assert len(await revision_indexes(conn, site)) == 8
     assert sorted(await prune_revisions(conn, site, keep=2)) == ["r1", "r2"]
+    # The pruned revisions' indexes are gone with them; the kept ones' stay.
+    kept = {revision_index_name(t, site, r, 8) for t in ("sections", "media") for r in ("r3", "r4")}
+    assert set(await revision_indexes(conn, site)) == kept
+    assert await conn.fetchval(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1::text[])",
+        [revision_index_name(t, site, r, 8) for t in ("sections", "media") for r in ("r1", "r2")],
+    ) == 0
     assert await current_revision_id(conn, site) == "r4"
     assert (await revision_counts(conn, site, "r3"))["sections"] == 6
     assert (await revision_counts(conn, site, "r1"))["sections"] == 0
