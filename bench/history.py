@@ -20,6 +20,7 @@ from temporalio.client import WorkflowHistory
 _STEP_OF = {
     "fetch_source": "fetch",
     "parse_source": "parse",
+    "make_thumbnails": "thumbnails",
     "load_database": "load-database",
     "build_artifacts": "build-artifacts",
     "publish_artifacts": "publish",

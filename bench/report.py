@@ -34,6 +34,7 @@ STEP_ORDER = (
     "parse",
     "embed-text",
     "embed-images",
+    "thumbnails",
     "load-database",
     "build-artifacts",
     "publish",
