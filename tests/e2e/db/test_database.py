@@ -433,6 +433,18 @@ async def test_two_dimensions_coexist_with_their_own_indexes(conn: asyncpg.Conne
         await build_revision_indexes(conn, "site-d384", "r1", True)
 
 
+async def test_index_predicates_quote_any_site_and_revision(conn: asyncpg.Connection) -> None:
+    # The API admits only safe ids; the library is also called directly (tests, the bench).
+    site, revision = "o'brien; DROP TABLE posts; --", "r'1"
+    await load(conn, site, revision, sample(24, seed=8), 24)
+    built = await build_revision_indexes(conn, site, revision, 24)
+    assert len(built) == 2
+    for definition in (await revision_indexes(conn, site)).values():
+        assert "(site_id = 'o''brien; DROP TABLE posts; --'::text)" in definition
+        assert "(revision_id = 'r''1'::text)" in definition
+    assert await conn.fetchval("SELECT to_regclass('posts')") is not None
+
+
 async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
     conn: asyncpg.Connection,
 ) -> None:
