@@ -160,7 +160,7 @@ async def timed_build(
     stack: Stack, settings: Settings, corpus: Path, site: str, server: LatencyServer | None
 ) -> Build:
     before = server.inputs if server else 0
-    body = job_request(corpus, site=site)
+    body = job_request(corpus, site=site, dist=site)  # a folder per site (issue 10)
     started = time.perf_counter()
     result = await run_job(stack.client, settings, body)
     seconds = time.perf_counter() - started
@@ -202,7 +202,8 @@ async def run_scenario(
             async with running_worker(settings, stack.client):
                 # Warm the worker (imports, pools, first workflow task) on another site.
                 warm = generate_corpus(run_dir / "warm", posts=3, seed=rep + 100)
-                await run_job(stack.client, settings, job_request(warm, site="warm-up"))
+                warm_up = job_request(warm, site="warm-up", dist="warm-up")
+                await run_job(stack.client, settings, warm_up)
                 site = f"bench-{rep}"
                 out.full.append(await timed_build(stack, settings, corpus, site, server))
                 out.unchanged.append(await timed_build(stack, settings, corpus, site, server))
