@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real up down status clean
+.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real bench-incremental bench-vision up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -54,6 +54,18 @@ bench: venv
 ## make bench-real: the real corpora only (`--scenarios real`)
 bench-real: venv
 	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.run --scenarios real $(BENCH_ARGS)
+
+## make bench-incremental: a full build, the same source again (nothing changed) and one post
+## changed, on each real corpus with the local embedder (bench/incremental.py)
+bench-incremental: venv
+	for c in go-blog hugo-docs jekyll-docs; do \
+		TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.incremental --corpus $$c --scenarios hashing || exit 1; \
+	done
+
+## make bench-vision: 435 image descriptions against a provider at 1 s a request allowing 600
+## requests a minute (bench/vision_rate.py): wall, requests in flight over time, 429s
+bench-vision: venv
+	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.vision_rate --images 435 --latency 1 --rpm 600
 
 ## make bench-peer: the LlamaIndex peer's own virtualenv (.bench-peer/, gitignored), pinned in
 ## bench/peer-requirements.txt;
