@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-__all__ = ["THUMBNAIL_SPEC", "Thumbnail", "make_thumbnail"]
+__all__ = ["THUMBNAIL_SPEC", "PixelBudget", "Thumbnail", "make_thumbnail"]
 
 log = logging.getLogger(__name__)
 
@@ -43,24 +46,51 @@ class Thumbnail:
     mime: str = THUMBNAIL_MIME
 
 
-def make_thumbnail(image_sha256: str, data: bytes, size: int = THUMBNAIL_SIZE) -> Thumbnail | None:
+class PixelBudget:
+    """Pixels decoded at once, across the threads that make thumbnails.
+
+    A decoded image holds about 4 bytes a pixel, so two large screenshots decoded side by
+    side cost more memory than the rest of the job (go-blog: a 2458x1741 PNG is 17 MB, and
+    the worker peaked at 237 MB with two such decodes). Small images still decode in
+    parallel; an image larger than the whole budget waits until it can decode alone."""
+
+    def __init__(self, pixels: int) -> None:
+        self.limit = max(1, pixels)
+        self.used = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        need = min(max(1, pixels), self.limit)
+        with self._changed:
+            self._changed.wait_for(lambda: self.used + need <= self.limit)
+            self.used += need
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.used -= need
+                self._changed.notify_all()
+
+
+def make_thumbnail(
+    image_sha256: str,
+    data: bytes,
+    size: int = THUMBNAIL_SIZE,
+    budget: PixelBudget | None = None,
+) -> Thumbnail | None:
     """A WebP preview at most `size` px on its longest side (`data` None when unreadable);
-    None when memory ran out, which says nothing about the image (it is tried again later)."""
+    None when memory ran out, which says nothing about the image (it is tried again later).
+    With a `budget`, the decode waits for its pixels (after JPEG draft scaling) to fit."""
     try:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
             if img.width * img.height > _MAX_PIXELS:
                 return Thumbnail(image_sha256, None)
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-            # In place: a copy would hold a second full-size image (go-blog: 17 MB for its
-            # largest PNG) in every decoding thread.
-            ImageOps.exif_transpose(img, in_place=True)
-            frame = img
-            frame.thumbnail((size, size))
-            if frame.mode not in ("RGB", "RGBA"):
-                frame = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
-            out = io.BytesIO()
-            frame.save(out, "WEBP", quality=_QUALITY, method=_METHOD)
-            return Thumbnail(image_sha256, out.getvalue(), frame.width, frame.height)
+            if budget is None:
+                return _preview(image_sha256, img, size)
+            with budget.hold(img.width * img.height):
+                return _preview(image_sha256, img, size)
     except MemoryError:
         log.warning("no memory for a thumbnail of image %s (a later job tries again)", image_sha256)
         return None
@@ -68,3 +98,16 @@ def make_thumbnail(image_sha256: str, data: bytes, size: int = THUMBNAIL_SIZE) -
         # Pillow raises many types on hostile or truncated input; no preview is no failure.
         log.debug("no thumbnail for image %s: %r", image_sha256, exc)
         return Thumbnail(image_sha256, None)
+
+
+def _preview(image_sha256: str, img: Image.Image, size: int) -> Thumbnail:
+    # In place: a copy would hold a second full-size image (go-blog: 17 MB for its
+    # largest PNG) in every decoding thread.
+    ImageOps.exif_transpose(img, in_place=True)
+    frame = img
+    frame.thumbnail((size, size))
+    if frame.mode not in ("RGB", "RGBA"):
+        frame = frame.convert("RGBA" if "transparency" in frame.info else "RGB")
+    out = io.BytesIO()
+    frame.save(out, "WEBP", quality=_QUALITY, method=_METHOD)
+    return Thumbnail(image_sha256, out.getvalue(), frame.width, frame.height)

@@ -21,7 +21,12 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import TypeVar
 
-from pressroom.content.thumbnails import THUMBNAIL_SPEC, Thumbnail, make_thumbnail
+from pressroom.content.thumbnails import (
+    THUMBNAIL_SPEC,
+    PixelBudget,
+    Thumbnail,
+    make_thumbnail,
+)
 from pressroom.db.thumbnails import known_thumbnails, put_thumbnails
 from pressroom.models import ThumbnailCounts
 from pressroom.steps.env import DatabaseEnv
@@ -36,6 +41,9 @@ R = TypeVar("R")
 _SVG = "image/svg+xml"
 STORE_BATCH = 32  # previews per INSERT: a few hundred KB
 WINDOW_PER_WORKER = 4  # images read ahead per thread: keeps threads busy, memory bounded
+# Pixels decoded at once across the threads (about 4 bytes each): two 4-megapixel screenshots
+# never decode side by side, small images still do.
+DECODE_PIXELS = 6_000_000
 
 
 def thumbnail_workers() -> int:
@@ -91,8 +99,10 @@ async def make_missing_thumbnails(
     snapshot = await asyncio.to_thread(Snapshot, tar_path)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbnails")
 
+    budget = PixelBudget(DECODE_PIXELS)
+
     def make(item: tuple[str, str]) -> Thumbnail | None:
-        return make_thumbnail(item[0], snapshot.read(item[1]))
+        return make_thumbnail(item[0], snapshot.read(item[1]), budget=budget)
 
     batch: list[Thumbnail] = []
     try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from pressroom.content.thumbnails import THUMBNAIL_SPEC, make_thumbnail
+from pressroom.content.thumbnails import THUMBNAIL_SPEC, PixelBudget, make_thumbnail
 
 
 def encoded(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -80,3 +83,30 @@ def test_the_same_bytes_make_the_same_preview() -> None:
 
 def test_the_spec_names_size_format_and_quality() -> None:
     assert THUMBNAIL_SPEC == "webp-320-q75-m2"
+
+
+def test_the_pixel_budget_keeps_large_decodes_apart_and_lets_small_ones_share() -> None:
+    budget = PixelBudget(6_000_000)
+    inside: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def decode(pixels: int) -> None:
+        with budget.hold(pixels):
+            with lock:
+                inside.append(pixels)
+                most[0] = max(most[0], sum(inside))
+            time.sleep(0.02)
+            with lock:
+                inside.remove(pixels)
+
+    def run(sizes: list[int]) -> int:
+        most[0] = 0
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(decode, sizes))
+        return most[0]
+
+    assert run([4_300_000] * 4) == 4_300_000  # one large screenshot at a time
+    assert run([1_000_000] * 4) >= 2_000_000  # small ones side by side
+    assert run([50_000_000, 10]) == 50_000_000  # larger than the budget: decoded alone
+    assert budget.used == 0
