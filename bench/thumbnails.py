@@ -1,9 +1,9 @@
-"""The load step's thumbnail work on a real corpus: a cold store (every image decoded) with one
+"""The thumbnails step's work on a real corpus: a cold store (every image decoded) with one
 thread and with every core, then a warm store (a second job of any site: nothing decoded).
 
 Fetches and parses the corpus with the real steps (no Temporal), then times
-`steps.thumbnails.make_missing_thumbnails`, the part of the load step that runs before its
-transaction, against a Postgres of its own:
+`steps.thumbnails.make_missing_thumbnails` (what the thumbnails step runs) against a
+Postgres of its own:
 
     .venv/bin/python -m bench.thumbnails                       # go-blog, embedded Postgres
     .venv/bin/python -m bench.thumbnails --corpus ../shared/corpora/hugo-docs --rounds 3
