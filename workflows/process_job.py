@@ -10,7 +10,7 @@ keys, counts and summaries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -50,6 +50,8 @@ with workflow.unsafe.imports_passed_through():
     from pressroom.runtime import metrics
 
 T = TypeVar("T")
+RequestT = TypeVar("RequestT")
+ResultT = TypeVar("ResultT")
 Embedding = EmbeddingInfo | None  # None: the task does not embed
 
 
@@ -152,28 +154,34 @@ class ProcessJob:
 
     # --- the steps ------------------------------------------------------------------------
 
+    async def run_step(
+        self,
+        activity: Callable[[Any, RequestT], Awaitable[ResultT]],
+        request: RequestT,
+        policy: plans.StepPolicy,
+    ) -> ResultT:
+        """One step's activity under its policy, heartbeating within the job's timeout."""
+        return await workflow.execute_activity_method(
+            activity,
+            request,
+            start_to_close_timeout=policy.start_to_close,
+            heartbeat_timeout=self.heartbeat,
+            retry_policy=policy.retry,
+            cancellation_type=policy.cancellation,
+        )
+
     async def fetch(self, job: JobInput) -> SourceSummary:
         with self.ledger.step(plans.FETCH):
-            source = await workflow.execute_activity_method(
-                PipelineActivities.fetch_source,
-                StepRequest(job=job),
-                start_to_close_timeout=plans.FETCH_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.FETCH_POLICY.retry,
-                cancellation_type=plans.FETCH_POLICY.cancellation,
+            source = await self.run_step(
+                PipelineActivities.fetch_source, StepRequest(job=job), plans.FETCH_POLICY
             )
         self.ledger.fetched(source)
         return source
 
     async def parse(self, job: JobInput, *, embeds: bool) -> ParseSummary:
         with self.ledger.step(plans.PARSE):
-            parsed = await workflow.execute_activity_method(
-                PipelineActivities.parse_source,
-                StepRequest(job=job),
-                start_to_close_timeout=plans.PARSE_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.PARSE_POLICY.retry,
-                cancellation_type=plans.PARSE_POLICY.cancellation,
+            parsed = await self.run_step(
+                PipelineActivities.parse_source, StepRequest(job=job), plans.PARSE_POLICY
             )
         self.ledger.parsed(parsed, embeds=embeds)
         return parsed
@@ -187,13 +195,10 @@ class ProcessJob:
 
             async def one(batch: int) -> EmbedSummary:
                 async with gate:
-                    summary = await workflow.execute_activity_method(
+                    summary = await self.run_step(
                         PipelineActivities.embed_batch,
                         EmbedRequest(job=job, kind=kind, batch=batch, expected=expected),
-                        start_to_close_timeout=plans.EMBED_POLICY.start_to_close,
-                        heartbeat_timeout=self.heartbeat,
-                        retry_policy=plans.EMBED_POLICY.retry,
-                        cancellation_type=plans.EMBED_POLICY.cancellation,
+                        plans.EMBED_POLICY,
                     )
                     progress.done += 1
                     return summary
@@ -204,13 +209,8 @@ class ProcessJob:
 
     async def thumbnails(self, job: JobInput) -> None:
         with self.ledger.step(plans.THUMBNAILS):
-            made = await workflow.execute_activity_method(
-                PipelineActivities.make_thumbnails,
-                StepRequest(job=job),
-                start_to_close_timeout=plans.THUMBNAILS_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.THUMBNAILS_POLICY.retry,
-                cancellation_type=plans.THUMBNAILS_POLICY.cancellation,
+            made = await self.run_step(
+                PipelineActivities.make_thumbnails, StepRequest(job=job), plans.THUMBNAILS_POLICY
             )
         self.ledger.thumbnails_made(made)
 
@@ -220,13 +220,10 @@ class ProcessJob:
         if parsed.embedding is None:
             raise ApplicationError("load-database needs an embedding step", non_retryable=True)
         with self.ledger.step(plans.LOAD_DATABASE):
-            loaded = await workflow.execute_activity_method(
+            loaded = await self.run_step(
                 PipelineActivities.load_database,
                 LoadRequest.of(job, source, parsed, parsed.embedding, switch=switch),
-                start_to_close_timeout=plans.LOAD_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.LOAD_POLICY.retry,
-                cancellation_type=plans.LOAD_POLICY.cancellation,
+                plans.LOAD_POLICY,
             )
         self.ledger.loaded_revision(loaded)
         return loaded
@@ -236,15 +233,12 @@ class ProcessJob:
     ) -> ArtifactSummary:
         counts, created_at = dict(self.ledger.progress.counts), iso(self.started)
         with self.ledger.step(plans.BUILD_ARTIFACTS):
-            return await workflow.execute_activity_method(
+            return await self.run_step(
                 PipelineActivities.build_artifacts,
                 BuildRequest.of(
                     job, source, parsed, embedding, counts=counts, created_at=created_at
                 ),
-                start_to_close_timeout=plans.BUILD_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.BUILD_POLICY.retry,
-                cancellation_type=plans.BUILD_POLICY.cancellation,
+                plans.BUILD_POLICY,
             )
 
     async def publish(
@@ -252,28 +246,22 @@ class ProcessJob:
     ) -> PublishSummary:
         published_at = iso(self.started)
         with self.ledger.step(plans.PUBLISH):
-            published = await workflow.execute_activity_method(
+            published = await self.run_step(
                 PipelineActivities.publish_artifacts,
                 PublishRequest.of(
                     job, source, built, published_at=published_at, update_latest=update_latest
                 ),
-                start_to_close_timeout=plans.PUBLISH_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.PUBLISH_POLICY.retry,
-                cancellation_type=plans.PUBLISH_POLICY.cancellation,
+                plans.PUBLISH_POLICY,
             )
         self.ledger.published_revision(built, published)
         return published
 
     async def switch(self, job: JobInput, revision: str) -> SwitchSummary:
         with self.ledger.step(plans.SWITCH):
-            switched = await workflow.execute_activity_method(
+            switched = await self.run_step(
                 PipelineActivities.switch_revision,
                 SwitchRequest(job=job, revision_id=revision, published_at=iso(self.started)),
-                start_to_close_timeout=plans.SWITCH_POLICY.start_to_close,
-                heartbeat_timeout=self.heartbeat,
-                retry_policy=plans.SWITCH_POLICY.retry,
-                cancellation_type=plans.SWITCH_POLICY.cancellation,
+                plans.SWITCH_POLICY,
             )
         self.ledger.switched_revision(switched)
         return switched
