@@ -16,7 +16,7 @@ import asyncpg
 
 from pressroom.db.locks import advisory_lock
 
-__all__ = ["lock_schema", "migrate"]
+__all__ = ["migrate"]
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 _SCHEMA_LOCK = "pressroom.schema"
 
 
-async def lock_schema(conn: asyncpg.Connection) -> None:
+async def _lock_schema(conn: asyncpg.Connection) -> None:
     """Hold the schema lock until the caller's transaction ends."""
     await advisory_lock(conn, _SCHEMA_LOCK)
 
@@ -55,7 +55,7 @@ async def migrate(conn: asyncpg.Connection, *, force: bool = False) -> None:
         return
     async with conn.transaction():
         await conn.execute("SET LOCAL client_min_messages = warning")  # quiet "already exists"
-        await lock_schema(conn)
+        await _lock_schema(conn)
         if not force and await _schema_applied(conn, digest):
             return  # another process applied it while we waited for the lock
         await conn.execute(sql)
