@@ -23,9 +23,9 @@ from bench.laps import Laps
 from pressroom.content.media import attach_references, describe_image, is_image_path
 from pressroom.content.posts import PostParseError, is_post_path, parse_post
 from pressroom.db.pool import connect
+from pressroom.db.revision_indexes import build_revision_indexes
 from pressroom.db.revisions import RevisionLoad, load_revision
 from pressroom.db.rows import MediaRow, SectionRow
-from pressroom.db.vector_indexes import build_revision_indexes
 from pressroom.embeddings.hashing import HashingEmbedder
 from pressroom.embeddings.inputs import input_sha256, media_input, section_input
 from pressroom.models import MediaItem, Post

@@ -1,7 +1,7 @@
 """Postgres: all of Pressroom's SQL outside search lives here (search's is `pressroom.search`).
 
 `pool` (where the database is, connections and the lazily opened pool), `schema` (the
-migration), `vector_indexes` (each revision's own HNSW indexes), `vectors` (the dimension
+migration), `revision_indexes` (each revision's own HNSW and GIN indexes), `vectors` (the dimension
 guard and pgvector values), `rows` (a revision's row types and their COPY), `revisions`
 (load one revision in one transaction, switch, prune), `sites` (a site's current revision as
 readers see it, and a revision's output key), `posts` (reading one loaded post back),

@@ -18,9 +18,9 @@ from datetime import datetime
 import asyncpg
 
 from pressroom.db import related
+from pressroom.db.revision_indexes import drop_revision_indexes
 from pressroom.db.rows import MediaRow, SectionRow, replace_rows
 from pressroom.db.sites import loaded_output_key
-from pressroom.db.vector_indexes import drop_revision_indexes
 from pressroom.db.vectors import check_dims
 from pressroom.models import Post
 from pressroom.publish.latest import RevisionOrder
@@ -310,7 +310,7 @@ async def prune_revisions(conn: asyncpg.Connection, site: str, *, keep: int = 2)
     Never deletes the current revision, nor one ordered after it (loaded by a later job that
     has not switched yet); a site with no current revision keeps everything. "Newest" is the
     revisions' ordering key (request time, job id), then commit time. The deleted revisions'
-    vector indexes are dropped after the deletion commits (`vector_indexes`), so `conn` must
+    indexes are dropped after the deletion commits (`revision_indexes`), so `conn` must
     not be in a transaction. Returns the revision ids deleted.
     """
     if keep < 1:

@@ -91,9 +91,12 @@ class MediaRow:
     post_ids: list[str] = field(default_factory=list)
     description: str = ""
     embedding: np.ndarray | None = None
+    lang: str = "english"  # stems its words: the language of the first post that shows it
 
     @classmethod
-    def from_item(cls, item: MediaItem, *, embedding: np.ndarray | None = None) -> MediaRow:
+    def from_item(
+        cls, item: MediaItem, *, embedding: np.ndarray | None = None, lang: str = "english"
+    ) -> MediaRow:
         """Build a row from a MediaItem: distinct non-empty alt texts and referencing posts."""
         alts = list(dict.fromkeys(r.alt for r in item.referenced_by if r.alt))
         post_ids = list(dict.fromkeys(r.post_id for r in item.referenced_by))
@@ -108,6 +111,7 @@ class MediaRow:
             post_ids=post_ids,
             description=item.description,
             embedding=embedding,
+            lang=lang,
         )
 
 
@@ -128,7 +132,7 @@ _SECTION_COLUMNS = tuple(
 _MEDIA_COLUMNS = tuple(
     (
         "site_id revision_id path mime bytes sha256 width height alt_texts post_ids "
-        "description dims embedding"
+        "description dims embedding lang"
     ).split()
 )
 
@@ -241,6 +245,7 @@ def _media_record(site: str, revision_id: str, dims: int, m: MediaRow) -> tuple[
         _text(m.description),
         None if vec is None else dims,
         vec,
+        m.lang,
     )
 
 

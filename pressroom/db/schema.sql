@@ -7,7 +7,7 @@
 --
 -- Vector columns are untyped `vector` so the embedding dimension is a setting, not a schema
 -- change. HNSW indexes need a fixed dimension, so they are expression partial indexes, one
--- per loaded revision, built by pressroom/db/vector_indexes.py, never here.
+-- per loaded revision, built by pressroom/db/revision_indexes.py, never here.
 -- To change an existing table later, append `ALTER TABLE ... ADD COLUMN IF NOT EXISTS ...`:
 -- CREATE TABLE IF NOT EXISTS never alters a table that is already there.
 -- No foreign keys on the bulk tables: COPY speed matters and rows only ever arrive through
@@ -283,12 +283,22 @@ CREATE TABLE IF NOT EXISTS budget_leases (
     PRIMARY KEY (key, holder)
 );
 
--- Per-revision HNSW indexes (issue 12): each loaded revision gets its own partial index on
--- sections and media, built after its load commits (pressroom/db/vector_indexes.py), so no
--- load ever inserts into a graph another revision built. Recorded here so a pruned
+-- Per-revision indexes (issues 12 and 13): each loaded revision gets its own partial HNSW
+-- and GIN indexes on sections and media, built after its load commits
+-- (pressroom/db/revision_indexes.py), so no load ever inserts into a graph another revision
+-- built and a search walks only its revision's entries. Recorded here so a pruned
 -- revision's indexes are dropped with it. The shared per-dimension indexes of before are
--- dropped: every load after the first inserted into them row by row.
-CREATE TABLE IF NOT EXISTS vector_indexes (
+-- dropped: every load after the first inserted into them row by row. (Named
+-- `vector_indexes` while it held HNSW indexes only.)
+DO $$
+BEGIN
+    IF to_regclass('vector_indexes') IS NOT NULL AND to_regclass('revision_indexes') IS NULL THEN
+        ALTER TABLE vector_indexes RENAME TO revision_indexes;
+    END IF;
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS revision_indexes (
     index_name   text PRIMARY KEY,
     table_name   text NOT NULL,
     site_id      text NOT NULL,
@@ -310,3 +320,25 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Search at interactive speed (issue 13).
+-- Images are found by their words (description, alt texts, file name) through a stored
+-- tsvector, stemmed in the language of the first post that shows them (`lang`, like
+-- sections'), instead of one computed per image on every query. The wrapper is IMMUTABLE
+-- (concat_ws and array_to_string are only STABLE) so the generated column may use it.
+CREATE OR REPLACE FUNCTION pressroom_media_doc(description text, alt_texts text[], path text)
+    RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(description, '') || ' ' || coalesce(array_to_string(alt_texts, ' '), '')
+           || ' ' || regexp_replace(regexp_replace(path, '^.*/|\.[^.]*$', '', 'g'),
+                                    '[-_.+]+', ' ', 'g')
+$$;
+
+ALTER TABLE media ADD COLUMN IF NOT EXISTS lang text NOT NULL DEFAULT 'english';
+ALTER TABLE media ADD COLUMN IF NOT EXISTS tsv tsvector GENERATED ALWAYS AS (
+    to_tsvector(pressroom_regconfig(lang), left(pressroom_media_doc(description, alt_texts, path), 250000))
+) STORED;
+
+-- Filtered vector searches that HNSW cannot serve read the matching posts' sections by post.
+CREATE INDEX IF NOT EXISTS sections_post ON sections (site_id, revision_id, post_id);
+-- Date-filtered searches read the revision's posts in the range, not all its posts.
+CREATE INDEX IF NOT EXISTS posts_date ON posts (site_id, revision_id, date);

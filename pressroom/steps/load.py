@@ -3,7 +3,8 @@
 Streams `posts.jsonl` and the vector batches side by side (the parse step wrote embedding
 inputs in section order), so memory stays flat whatever the repository size. The load is
 one transaction in `revisions.load_revision`: a retry replaces, never duplicates. The
-revision's own vector indexes are built once it has committed (`db.vector_indexes`).
+revision's own search indexes are built once it has committed (`db.revision_indexes`), with
+any that earlier revisions lack.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import numpy as np
 
 from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db import revisions
+from pressroom.db.revision_indexes import backfill_revision_indexes, build_revision_indexes
 from pressroom.db.rows import MediaRow, SectionRow
 from pressroom.db.thumbnails import link_thumbnails
-from pressroom.db.vector_indexes import build_revision_indexes
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
 from pressroom.search.language import post_ts_config
@@ -80,14 +81,20 @@ def _aligned(
 
 
 def section_rows(
-    posts_path: Path, vectors: VectorStream, default_lang: str = "english"
+    posts_path: Path,
+    vectors: VectorStream,
+    default_lang: str = "english",
+    langs: dict[str, str] | None = None,
 ) -> Iterator[SectionRow]:
-    """Rows in section order; each stemmed in its post's `lang` (else `default_lang`)."""
+    """Rows in section order; each stemmed in its post's `lang` (else `default_lang`).
+    `langs` is given each post's language that is not `default_lang`, for its images."""
     posts = (Post.model_validate(p) for p in read_jsonl(posts_path))
     stream = iter(vectors)
     for post in posts:
         ids = (s.id for s in post.sections)
         lang = post_ts_config(post.front_matter, default_lang)
+        if langs is not None and lang != default_lang:
+            langs[post.id] = lang
         for section, (_, sha, vector) in zip(post.sections, _aligned(ids, stream), strict=True):
             yield SectionRow.from_section(
                 section, post_title=post.title, embedding=vector, content_sha256=sha, lang=lang
@@ -137,11 +144,22 @@ async def _after_fault_point(rows: Iterable[T], point: str) -> AsyncIterator[T]:
             await asyncio.sleep(0)
 
 
-def media_rows(media_path: Path, vectors: VectorStream) -> Iterator[MediaRow]:
+def media_rows(
+    media_path: Path,
+    vectors: VectorStream,
+    default_lang: str = "english",
+    langs: dict[str, str] | None = None,
+) -> Iterator[MediaRow]:
+    """Rows in the media file's order; each stemmed in its first post's language. `langs`
+    (filled by `section_rows`, which the load consumes first) holds the posts' languages
+    that are not `default_lang`."""
     items = [MediaItem.model_validate(m) for m in read_jsonl(media_path)]
     stream = _aligned((m.path for m in items), iter(vectors))
+    langs = {} if langs is None else langs
     for item, (_, _, vector) in zip(items, stream, strict=True):
-        yield MediaRow.from_item(item, embedding=vector)
+        first = item.referenced_by[0].post_id if item.referenced_by else None
+        lang = langs.get(first, default_lang) if first else default_lang
+        yield MediaRow.from_item(item, embedding=vector, lang=lang)
 
 
 @dataclass(frozen=True)
@@ -172,8 +190,9 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
     thumbnails = await make_missing_thumbnails(env, media_path, req.thumbnail_workers)
     text, images = await download_vectors(env, req.text_batches, req.media_batches)
     env.progress(1, 3, "loading")
+    langs: dict[str, str] = {}
     sections: Iterable[SectionRow] | AsyncIterator[SectionRow] = section_rows(
-        posts_path, text, req.default_lang
+        posts_path, text, req.default_lang, langs
     )
     if is_armed(MID_COPY):
         sections = _after_fault_point(sections, MID_COPY)
@@ -186,7 +205,7 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         dimensions=req.embedding.dimensions,
         posts=(Post.model_validate(p) for p in read_jsonl(posts_path)),
         sections=sections,
-        media=media_rows(media_path, images),
+        media=media_rows(media_path, images, req.default_lang, langs),
         switch=req.switch,
         requested_at=target.requested_at,
         repo_url=req.repo_url,
@@ -213,12 +232,13 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         pruned: list[str] = []
         if req.switch and req.keep:
             pruned = await revisions.prune_revisions(conn, target.site, keep=req.keep)
-        env.progress(2, 3, "building vector indexes")
+        env.progress(2, 3, "building search indexes")
         # After the commit, before the switch makes the revision current: built in bulk
         # from its rows alone, never by inserting into another revision's graph.
         await build_revision_indexes(
             conn, target.site, target.revision_id, req.embedding.dimensions
         )
+        await backfill_revision_indexes(conn)
     await fault_point("load-database:after-commit")
     env.progress(3, 3, "committed")
     return LoadSummary(

@@ -21,10 +21,15 @@ from pgvector import Vector
 
 from pressroom.db.cache import get_cached_embeddings, put_cached_embeddings
 from pressroom.db.pool import connect, create_pool
+from pressroom.db.revision_indexes import (
+    backfill_revision_indexes,
+    build_revision_indexes,
+    revision_index_name,
+    text_index_name,
+)
 from pressroom.db.revisions import RevisionLoad, load_revision, prune_revisions
 from pressroom.db.rows import MediaRow, SectionRow, parse_timestamp
 from pressroom.db.schema import migrate
-from pressroom.db.vector_indexes import build_revision_indexes, revision_index_name
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
 from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher
@@ -390,11 +395,18 @@ async def test_nul_characters_do_not_fail_the_load(conn: asyncpg.Connection) -> 
     assert await conn.fetchval("SELECT title FROM posts WHERE site_id = 'site-nul'") == "Nul title"
 
 
+def all_indexes(site: str, revision: str, d: int) -> list[str]:
+    """The names of a revision's indexes, in the order they are built."""
+    return [revision_index_name(t, site, revision, d) for t in ("sections", "media")] + [
+        text_index_name(t, site, revision) for t in ("sections", "media")
+    ]
+
+
 async def revision_indexes(conn: asyncpg.Connection, site: str) -> dict[str, str]:
-    """{index name: definition} of the vector indexes recorded for `site`'s revisions."""
+    """{index name: definition} of the indexes recorded for `site`'s revisions."""
     rows = await conn.fetch(
         """
-        SELECT i.indexname, i.indexdef FROM vector_indexes AS v
+        SELECT i.indexname, i.indexdef FROM revision_indexes AS v
         JOIN pg_indexes AS i ON i.indexname = v.index_name
         WHERE v.site_id = $1
         """,
@@ -409,13 +421,16 @@ async def test_two_dimensions_coexist_with_their_own_indexes(conn: asyncpg.Conne
     for site, data, d in (("site-d8", small, 8), ("site-d384", large, 384)):
         await load(conn, site, "r1", data, d)
         built = await build_revision_indexes(conn, site, "r1", d)
-        assert built == [revision_index_name(t, site, "r1", d) for t in ("sections", "media")]
+        assert built == all_indexes(site, "r1", d)
         indexes = await revision_indexes(conn, site)
         assert sorted(indexes) == sorted(built)
-        for definition in indexes.values():
-            assert "hnsw" in definition and f"vector({d})" in definition
+        for name, definition in indexes.items():
             assert f"(site_id = '{site}'::text) AND (revision_id = 'r1'::text)" in definition
-            assert f"(dims = {d})" in definition
+            if "_hnsw_" in name:
+                assert "hnsw" in definition and f"vector({d})" in definition
+                assert f"(dims = {d})" in definition
+            else:
+                assert "gin (tsv)" in definition and "dims" not in definition
 
     for site, (_, sections, _), d in (("site-d8", small, 8), ("site-d384", large, 384)):
         target = sections[4]
@@ -438,7 +453,7 @@ async def test_index_predicates_quote_any_site_and_revision(conn: asyncpg.Connec
     site, revision = "o'brien; DROP TABLE posts; --", "r'1"
     await load(conn, site, revision, sample(24, seed=8), 24)
     built = await build_revision_indexes(conn, site, revision, 24)
-    assert len(built) == 2
+    assert len(built) == 4
     for definition in (await revision_indexes(conn, site)).values():
         assert "(site_id = 'o''brien; DROP TABLE posts; --'::text)" in definition
         assert "(revision_id = 'r''1'::text)" in definition
@@ -450,7 +465,8 @@ async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
 ) -> None:
     site = "site-invalid"
     await load(conn, site, "r1", sample(24, seed=7), 24)
-    [sections, media] = await build_revision_indexes(conn, site, "r1", 24)
+    built = await build_revision_indexes(conn, site, "r1", 24)
+    sections = built[0]
     # What a CREATE INDEX CONCURRENTLY that died midway leaves behind.
     await conn.execute(
         "UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass", sections
@@ -460,7 +476,26 @@ async def test_an_index_left_invalid_by_a_failed_build_is_built_again(
         "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", sections
     )
     assert valid is True
-    assert sorted(await revision_indexes(conn, site)) == sorted([sections, media])
+    assert sorted(await revision_indexes(conn, site)) == sorted(built)
+
+
+async def test_backfill_builds_only_what_stored_revisions_lack(
+    conn: asyncpg.Connection,
+) -> None:
+    # Revisions loaded before an index kind existed, or whose build died, get theirs at the
+    # next load; complete ones are left alone; a revision still loading gets none.
+    site = "site-backfill"
+    await load(conn, site, "r1", sample(24, seed=21), 24)
+    await load(conn, site, "r2", sample(24, seed=22), 24)
+    [hnsw, *_] = await build_revision_indexes(conn, site, "r2", 24)
+    await conn.execute(f"DROP INDEX {hnsw}")
+    built = await backfill_revision_indexes(conn)
+    assert set(built) >= set(all_indexes(site, "r1", 24)) | {hnsw}
+    assert not set(built) & (set(all_indexes(site, "r2", 24)) - {hnsw})
+    assert set(await revision_indexes(conn, site)) == set(
+        all_indexes(site, "r1", 24) + all_indexes(site, "r2", 24)
+    )
+    assert not {n for n in await backfill_revision_indexes(conn) if site in n}
 
 
 async def test_concurrent_loads_and_index_builds_of_two_sites(db_url: str) -> None:
@@ -478,7 +513,7 @@ async def test_concurrent_loads_and_index_builds_of_two_sites(db_url: str) -> No
         )
         assert results[0] == results[1] == {"posts": 3, "sections": 6, "media": 2}
         for site in ("site-race-a", "site-race-b"):
-            assert len(await revision_indexes(conns[0], site)) == 2
+            assert len(await revision_indexes(conns[0], site)) == 4
     finally:
         for c in conns:
             await c.close()
@@ -489,14 +524,14 @@ async def test_prune_revisions_keeps_current_and_newest(conn: asyncpg.Connection
     for rev in ("r1", "r2", "r3", "r4"):
         await load(conn, site, rev, sample(8), 8)
         await build_revision_indexes(conn, site, rev, 8)
-    assert len(await revision_indexes(conn, site)) == 8
+    assert len(await revision_indexes(conn, site)) == 16
     assert sorted(await prune_revisions(conn, site, keep=2)) == ["r1", "r2"]
     # The pruned revisions' indexes are gone with them; the kept ones' stay.
-    kept = {revision_index_name(t, site, r, 8) for t in ("sections", "media") for r in ("r3", "r4")}
+    kept = {name for r in ("r3", "r4") for name in all_indexes(site, r, 8)}
     assert set(await revision_indexes(conn, site)) == kept
     assert await conn.fetchval(
         "SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1::text[])",
-        [revision_index_name(t, site, r, 8) for t in ("sections", "media") for r in ("r1", "r2")],
+        [name for r in ("r1", "r2") for name in all_indexes(site, r, 8)],
     ) == 0
     assert await current_revision_id(conn, site) == "r4"
     assert (await revision_counts(conn, site, "r3"))["sections"] == 6
