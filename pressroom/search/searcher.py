@@ -65,6 +65,7 @@ class Searcher:
         self.fusion = fusion or Fusion()
         # Languages per (site, revision): a loaded revision never changes, so never stale.
         self._langs: dict[tuple[str, str], list[str]] = {}
+        self._iterative: bool | None = None  # pgvector walks HNSW past ef_search (0.8+)
 
     def _embedder_matches(self, revision: Revision) -> str | None:
         """None when the query can be embedded like the revision, else the reason not."""
@@ -130,12 +131,20 @@ class Searcher:
         candidates = max(_MIN_CANDIDATES, _CANDIDATES_PER_RESULT * params.limit)
         text = mode != "vector" and bool(terms.include)
         dims = revision.dimensions
+        if self._iterative is None:
+            self._iterative = await queries.iterative_scans(conn)
+        iterative = self._iterative
+        ef = queries.ef_search_for(candidates, filtered=scope.filtered, iterative=iterative)
+        await queries.session(conn, ef_search=ef, iterative=iterative)
         results: list[dict[str, Any]] = []
         if params.kind in ("all", "posts"):
             text_hits = await queries.text_hits(conn, scope, terms, candidates) if text else []
             vector_hits = (
                 [] if vector is None
-                else await queries.vector_hits(conn, scope, dims, vector, candidates)
+                else await queries.vector_hits(
+                    conn, scope, dims, vector, candidates, iterative=iterative,
+                    exact=revision.counts.get("sections", 0) <= queries.EXACT_SCAN_MAX_ROWS,
+                )
             )  # fmt: skip
             results = fuse(text_hits, vector_hits, self.fusion, params.limit)
             await _decorate(conn, scope, results, terms)
@@ -146,7 +155,10 @@ class Searcher:
             )
             vector_ranks = (
                 [] if vector is None
-                else await queries.image_vector_ranks(conn, scope, dims, vector, candidates)
+                else await queries.image_vector_ranks(
+                    conn, scope, dims, vector, candidates,
+                    exact=revision.counts.get("media", 0) <= queries.EXACT_SCAN_MAX_ROWS,
+                )
             )  # fmt: skip
             found = fuse_images(
                 text_ranks, vector_ranks, self.fusion, params.limit, vector_only=mode == "vector"
