@@ -283,6 +283,7 @@ class ProcessJob:
         )
         policy = plans.callback_policy(job.callback_window_seconds)
         self.ledger.progress.callback = {"state": "delivering"}
+        self.publish_progress()  # the job's outcome, readable while delivery is retried
         try:
             status = await workflow.execute_activity_method(
                 PipelineActivities.send_callback,
