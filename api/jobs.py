@@ -215,6 +215,7 @@ def _job_view(
             counts=progress.counts,
             errors=[e.model_dump() for e in progress.errors],
             errorCount=progress.error_count,
+            skipped=[s.model_dump() for s in progress.skipped],
             warnings=[w.model_dump() for w in progress.warnings],
             warningCount=progress.warning_count,
             revision=progress.revision_id,

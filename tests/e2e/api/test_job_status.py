@@ -53,6 +53,7 @@ def same_as_query(view: dict[str, Any], progress: JobProgress) -> None:
     assert view["counts"] == progress.counts
     assert view["errors"] == [e.model_dump() for e in progress.errors]
     assert view["errorCount"] == progress.error_count
+    assert view["skipped"] == [s.model_dump() for s in progress.skipped]
     assert view["warnings"] == [w.model_dump() for w in progress.warnings]
     assert view["warningCount"] == progress.warning_count
     assert view["revision"] == progress.revision_id
