@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real bench-incremental bench-vision up down status clean
+.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real bench-incremental bench-vision bench-jobs up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -66,6 +66,11 @@ bench-incremental: venv
 ## requests a minute (bench/vision_rate.py): wall, requests in flight over time, 429s
 bench-vision: venv
 	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.vision_rate --images 435 --latency 1 --rpm 600
+
+## make bench-jobs: GET /jobs/{jobId} at 16 clients for a finished and a running job, with the
+## worker running and stopped (bench/job_status.py); median of 3 runs, a table on stdout
+bench-jobs: venv
+	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.job_status $(BENCH_ARGS)
 
 ## make bench-peer: the LlamaIndex peer's own virtualenv (.bench-peer/, gitignored), pinned in
 ## bench/peer-requirements.txt;

@@ -25,7 +25,9 @@ from aiohttp import web
 from pressroom.api import auth
 from pressroom.api import metrics as api_metrics
 from pressroom.api import search as search_api
-from pressroom.api.jobs import JobClosed, JobConflict, JobEnded, cancel_job, describe_job, start_job
+from pressroom.api.job_cache import JobCache
+from pressroom.api.job_status import JobAnswer, job_answers, respond
+from pressroom.api.jobs import JobClosed, JobConflict, JobEnded, cancel_job, start_job
 from pressroom.api.requests import SAFE_ID, BadRequest, ignored_fields, job_input, parse_job_request
 from pressroom.api.temporal import connect_client
 from temporalio.client import Client
@@ -42,6 +44,7 @@ log = logging.getLogger("pressroom.api")
 
 CLIENT_KEY = web.AppKey("client", Client)
 SETTINGS_KEY = web.AppKey("settings", Settings)
+JOB_ANSWERS_KEY = web.AppKey("job_answers", JobCache[JobAnswer])
 MAX_BODY_BYTES = 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -155,11 +158,10 @@ async def get_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     if (bad := _bad_job_id(job_id)) is not None:
         return bad
-    view = await describe_job(request.app[CLIENT_KEY], job_id)
-    if view is None:
+    answer = await request.app[JOB_ANSWERS_KEY].get(job_id)
+    if answer is None:
         return _json(404, {"error": f"no job {job_id!r}", "jobId": job_id})
-    view["temporalUi"] = _ui_url(request.app[SETTINGS_KEY], job_id)
-    return _json(200, view)
+    return respond(request, answer)
 
 
 async def delete_job(request: web.Request) -> web.Response:
@@ -268,6 +270,9 @@ def create_app(
     app = web.Application(client_max_size=settings.api_max_body_bytes)
     app[CLIENT_KEY] = client
     app[SETTINGS_KEY] = settings
+    app[JOB_ANSWERS_KEY] = job_answers(
+        client, lambda job_id: {"temporalUi": _ui_url(settings, job_id)}
+    )
     api_metrics.install(app)  # first: it also counts requests the guards refuse
     app.middlewares.append(json_errors)  # inside metrics: a 500 is counted as answered
     auth.install(app, settings.api_tokens, settings.api_max_body_bytes)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pressroom.workflows.plans import TASKS
 from pressroom.workflows.process_job import ProcessJob
+from pressroom.workflows.progress_memo import initial_memo, progress_from_memo
 from pressroom.workflows.search_attributes import JOB_ID, SITE, STATE, TASK
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
@@ -81,6 +83,12 @@ def _execution(status: RunStatus | None) -> str:
     return status.name.lower() if status is not None else "running"
 
 
+def _start_memo(job: JobInput) -> dict[str, Any]:
+    """The progress a job shows before a worker picks it up: pending, its steps listed."""
+    plan = TASKS.get(job.task)
+    return initial_memo(job.job_id, job.task, plan.steps if plan else ())
+
+
 async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
     try:
         handle = await client.start_workflow(
@@ -90,7 +98,7 @@ async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={FINGERPRINT_MEMO: job.request_sha256},
+            memo={FINGERPRINT_MEMO: job.request_sha256, **_start_memo(job)},
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(JOB_ID, job.job_id),
@@ -113,8 +121,34 @@ async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
         return Started(job.job_id, desc.run_id, created=False, state=state)
 
 
+CLOSED_STATES = ("completed", "failed", "cancelled")
+# Events of a run that no workflow task has finished yet: started, task scheduled, task started.
+_UNTOUCHED_HISTORY = 3
+
+
+@dataclass(frozen=True)
+class JobRead:
+    """A job's view as `GET /jobs/{jobId}` shows it, and the run it was read from."""
+
+    view: dict[str, Any]
+    run_id: str | None
+    closed: bool
+
+
 async def describe_job(client: Client, job_id: str) -> dict[str, Any] | None:
     """The job's state for `GET /jobs/{jobId}`; None when no such job exists."""
+    read = await read_job(client, job_id)
+    return read.view if read is not None else None
+
+
+async def read_job(client: Client, job_id: str, previous: JobRead | None = None) -> JobRead | None:
+    """The job's view from one `describe()`: its progress is in the memo the workflow keeps
+    up to date, so no worker is asked and none needs to run. `previous`, a read of the same
+    job, is returned as it is when it was of the same closed run (a closed run never changes).
+
+    Runs started before the workflow published its progress have none in their memo: those
+    are asked with the `progress` query (which needs a worker), as before.
+    """
     handle = client.get_workflow_handle(job_id)
     try:
         desc = await handle.describe()
@@ -123,15 +157,30 @@ async def describe_job(client: Client, job_id: str) -> dict[str, Any] | None:
             return None
         raise
     status = _STATUS.get(desc.status, "running") if desc.status else "pending"
-    progress: JobProgress | None = None
-    try:
-        progress = await handle.query(ProcessJob.progress, rpc_timeout=QUERY_TIMEOUT)
-    except Exception:
-        progress = None  # no worker to answer the query: describe and the result still tell
+    closed = status in CLOSED_STATES
+    if previous is not None and previous.closed and closed and previous.run_id == desc.run_id:
+        return previous
+    progress = progress_from_memo(await desc.memo())
+    touched = desc.history_length > _UNTOUCHED_HISTORY
+    if touched and (progress is None or progress.state == "pending"):
+        # Published by no workflow task so far although one has run: a run started before
+        # the progress memo, or one whose worker runs older code. The query still tells.
+        progress = await _query_progress(handle) or progress
     view = _job_view(job_id, desc, status, progress)
-    if progress is None and status in ("completed", "failed", "cancelled"):
+    if progress is None and not touched and status == "running":
+        view["state"] = "pending"  # accepted, not yet picked up by a worker
+    if closed and view.get("result") is None and view.get("failure") is None:
+        # Ended without the workflow saying how (terminated, timed out, or an old run with
+        # no worker to answer the query): the result or failure is in its history.
         view.update(await _closed_outcome(handle))
-    return view
+    return JobRead(view, desc.run_id, closed)
+
+
+async def _query_progress(handle: WorkflowHandle[Any, Any]) -> JobProgress | None:
+    try:
+        return await handle.query(ProcessJob.progress, rpc_timeout=QUERY_TIMEOUT)
+    except Exception:
+        return None  # no worker to answer the query: describe and the result still tell
 
 
 async def _closed_outcome(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
@@ -166,6 +215,7 @@ def _job_view(
             counts=progress.counts,
             errors=[e.model_dump() for e in progress.errors],
             errorCount=progress.error_count,
+            skipped=[s.model_dump() for s in progress.skipped],
             warnings=[w.model_dump() for w in progress.warnings],
             warningCount=progress.warning_count,
             revision=progress.revision_id,

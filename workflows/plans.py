@@ -80,6 +80,10 @@ LOCAL_EMBEDDERS = frozenset({"hashing"})
 # straight to the switch; `workflow.patched(REUSE_UNCHANGED)` keeps older histories replaying.
 REUSE_UNCHANGED = "reuse-unchanged"
 
+# The workflow publishes its progress in its memo (workflows/progress_memo.py) as it goes;
+# `workflow.patched(PROGRESS_MEMO)` keeps older histories, which never did, replaying.
+PROGRESS_MEMO = "progress-memo"
+
 # Error types that retrying cannot fix: the job fails fast with the reason.
 BAD_INPUT = "BadInput"
 NON_RETRYABLE = [BAD_INPUT]

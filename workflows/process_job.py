@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from pressroom.activities.pipeline import PipelineActivities
     from pressroom.workflows import plans
     from pressroom.workflows.ledger import JobLedger, callback_failure, iso
+    from pressroom.workflows.progress_memo import ProgressMemo
     from pressroom.workflows.search_attributes import STATE
 
     from pressroom.callbacks.webhooks import callback_body
@@ -63,6 +64,7 @@ class ProcessJob:
         self.ledger = JobLedger(job, self.plan)
         self.heartbeat = timedelta(seconds=job.heartbeat_seconds)
         self.started = workflow.now()
+        self.memo = ProgressMemo(self.ledger.progress)
 
     @workflow.query
     def progress(self) -> JobProgress:
@@ -96,6 +98,7 @@ class ProcessJob:
         metrics.job_finished(workflow.metric_meter(), job.task, status)
         if job.callback_url:
             self.ledger.delivered(result, await self.call_back(job, job.callback_url, result))
+        self.publish_progress()
         if status != "failed":  # a failed job keeps its work store for `workflow reset`
             await self.clean_up(job)
         if status == "failed":
@@ -161,6 +164,7 @@ class ProcessJob:
         policy: plans.StepPolicy,
     ) -> ResultT:
         """One step's activity under its policy, heartbeating within the job's timeout."""
+        self.publish_progress()
         return await workflow.execute_activity_method(
             activity,
             request,
@@ -201,6 +205,7 @@ class ProcessJob:
                         plans.EMBED_POLICY,
                     )
                     progress.done += 1
+                    self.publish_progress()
                     return summary
 
             summaries = await all_or_none([one(batch) for batch in range(batches)])
@@ -278,6 +283,7 @@ class ProcessJob:
         )
         policy = plans.callback_policy(job.callback_window_seconds)
         self.ledger.progress.callback = {"state": "delivering"}
+        self.publish_progress()  # the job's outcome, readable while delivery is retried
         try:
             status = await workflow.execute_activity_method(
                 PipelineActivities.send_callback,
@@ -311,6 +317,16 @@ class ProcessJob:
             retry_policy=plans.CLEANUP_POLICY.retry,
             cancellation_type=plans.CLEANUP_POLICY.cancellation,
         )
+
+    def publish_progress(self) -> None:
+        """Upsert what changed in the job's progress into its memo, so `GET /jobs/{jobId}`
+        reads it from `describe()` without a query (and with no worker running). Called
+        before the job waits on anything; runs started before the memo existed never do."""
+        if not workflow.patched(plans.PROGRESS_MEMO):
+            return
+        changed = self.memo.changes(self.ledger.progress)
+        if changed:
+            workflow.upsert_memo(changed)
 
     def _set_state(self, state: str) -> None:
         workflow.upsert_search_attributes([STATE.value_set(state)])
