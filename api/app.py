@@ -286,10 +286,19 @@ def create_app(
     return app
 
 
+def app_runner(app: web.Application, **options: Any) -> web.AppRunner:
+    """The runner the API is served with (tests serve it the same way).
+
+    A client that goes away cancels its handler, and with it the handler's database query:
+    the search page aborts the search a later keystroke supersedes, and without this the
+    server would still finish every aborted search before the one that is wanted."""
+    return web.AppRunner(app, handler_cancellation=True, **options)
+
+
 async def serve(settings: Settings) -> None:
     """Run the API until SIGTERM/SIGINT, then stop accepting and finish in-flight requests."""
     client = await connect_client(settings)
-    runner = web.AppRunner(create_app(settings, client), shutdown_timeout=10)
+    runner = app_runner(create_app(settings, client), shutdown_timeout=10)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port)
     await site.start()

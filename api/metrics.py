@@ -8,6 +8,7 @@ tests) never share or clash on counters. Routes are labelled by their pattern
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ JOB_ID: Any = (
     web.RequestKey("pressroom_job_id", str) if hasattr(web, "RequestKey") else "pressroom_job_id"
 )
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# nginx's status for "the client closed the request before the answer": never sent, counted.
+CLIENT_CLOSED = 499
 
 
 class ApiMetrics:
@@ -65,6 +68,9 @@ def metrics_middleware(metrics: ApiMetrics) -> Callable[..., Awaitable[web.Strea
             return response
         except web.HTTPException as exc:
             status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED  # the client went away and its handler was cancelled
             raise
         finally:
             elapsed = time.perf_counter() - started

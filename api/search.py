@@ -5,6 +5,12 @@ Owns request validation (400 naming the parameter) and the HTTP mapping of
 database pool and the query embedder are created by an app cleanup context (or passed in by
 the caller, e.g. tests) and released with the app: nothing global.
 
+Caching (docs/search.md): answers of `/search` and `/posts/...` are kept per (site, current
+revision, request) in an `AnswerCache`, forgotten when a `RevisionListener` hears the site's
+switch, and not kept at all while it hears nothing. Every answer carries a strong `ETag` (a
+hash of its bytes) and a short `Cache-Control` max-age; a matching `If-None-Match` is a 304.
+Thumbnail URLs in answers are pinned to their revision (`?rev=`), so they are immutable.
+
 Post ids contain `/` (`_posts/2024-03-02-why`): in `/posts/{site}/{postId}/related` and
 `/posts/{site}/{postId}` the id is the rest of the path, with or without its slashes encoded
 as `%2F`; encode a post id whose last segment is `related` (`a%2Frelated`).
@@ -16,6 +22,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,11 +35,14 @@ from pressroom.config import Settings
 from pressroom.db import related
 from pressroom.db.pool import Database, database_url
 from pressroom.db.posts import post_exists, read_post
+from pressroom.db.revision_events import RevisionListener
 from pressroom.db.sites import current_revisions
-from pressroom.db.thumbnails import get_thumbnail
+from pressroom.db.thumbnails import read_thumbnail
 from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.embeddings.base import Embedder
+from pressroom.search.answer_cache import Answer, AnswerCache
 from pressroom.search.fusion import Fusion
+from pressroom.search.hits import bounded, bounded_terms
 from pressroom.search.params import MAX_LIMIT, SearchError, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher, require_revision
 
@@ -41,6 +51,28 @@ log = logging.getLogger("pressroom.api.search")
 STATIC_DIR = Path(__file__).with_name("static")
 SEARCHER_KEY = web.AppKey("searcher", Searcher)
 SEARCH_DB_KEY = web.AppKey("search_database", Database)
+ANSWER_CACHE_KEY = web.AppKey("answer_cache", AnswerCache)
+LISTENER_KEY = web.AppKey("revision_listener", RevisionListener)
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """The `Cache-Control` values: answers that change at the next switch, and immutable ones.
+    With API tokens, `private`: a shared cache must not hand an answer to a client without one."""
+
+    current: str
+    immutable: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CachePolicy:
+        scope = "private" if settings.api_tokens else "public"
+        return cls(
+            current=f"{scope}, max-age={settings.search_max_age_seconds}",
+            immutable=f"{scope}, max-age=31536000, immutable",
+        )
+
+
+POLICY_KEY = web.AppKey("search_cache_policy", CachePolicy)
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -78,9 +110,23 @@ def _resources(
                 log.warning("no query embedder (%s): searches fall back to full text", exc)
         app[SEARCH_DB_KEY] = db
         app[SEARCHER_KEY] = Searcher(emb, Fusion.from_settings(settings))
+        cache = AnswerCache(settings.search_cache_entries, settings.search_cache_bytes)
+        app[ANSWER_CACHE_KEY] = cache
+        listener: RevisionListener | None = None
+        if cache.max_entries and cache.max_bytes:
+            listener = RevisionListener(
+                db.url,
+                on_switch=cache.switched,
+                on_up=lambda: cache.listening(True),
+                on_down=lambda: cache.listening(False),
+            )
+            app[LISTENER_KEY] = listener
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.close()
             if own_db:
                 await db.close()
             if own_embedder and emb is not None:
@@ -99,6 +145,7 @@ def install(
     """Register the search routes and the cleanup context that owns the pool and embedder
     (`database`/`embedder` given: used as they are, and left open for their owner)."""
     app.cleanup_ctx.append(_resources(settings, database, embedder))
+    app[POLICY_KEY] = CachePolicy.from_settings(settings)
     app.router.add_get("/search", search)
     app.router.add_get("/sites", sites)
     app.router.add_get("/posts/{site}/{post_id:.+}/related", related_posts)
@@ -184,24 +231,55 @@ def _unavailable(exc: BaseException) -> web.Response:
     )
 
 
+def _encode(body: dict[str, Any]) -> Answer:
+    return Answer.of(json.dumps(body).encode())
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """`If-None-Match` (a list, `*`, weak tags compared weakly as RFC 9110 says) matches."""
+    if not header:
+        return False
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
+
+
+def _respond(request: web.Request, answer: Answer, cache_control: str) -> web.Response:
+    headers = {**_SECURITY_HEADERS, "ETag": answer.etag, "Cache-Control": cache_control}
+    if _etag_matches(request.headers.get("If-None-Match"), answer.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=answer.body, content_type="application/json", charset="utf-8", headers=headers
+    )
+
+
 async def search(request: web.Request) -> web.Response:
     params = parse_params(request.query)
-    searcher = request.app[SEARCHER_KEY]
-    try:
-        pool = await request.app[SEARCH_DB_KEY].pool()
-        async with pool.acquire() as conn:
-            body = await searcher.search(conn, params)
-    except SearchError as err:
-        return _error(err)
-    except _DB_DOWN as exc:
-        return _unavailable(exc)
-    for result in body["results"]:
-        result["relatedUrl"] = _post_url(body["site"], result["postId"]) + "/related"
-    for image in body["images"]:
-        image["thumbnailUrl"] = (
-            _media_url(body["site"], image["path"]) if image["thumbnail"] else None
-        )
-    return web.json_response(body)
+    cache = request.app[ANSWER_CACHE_KEY]
+    key = ("search", params)  # parsed: defaults filled in, so equal requests share an entry
+    answer = cache.get(params.site, key)
+    if answer is None:
+        token = cache.token(params.site)  # before the read: a switch during it is noticed
+        searcher = request.app[SEARCHER_KEY]
+        try:
+            pool = await request.app[SEARCH_DB_KEY].pool()
+            async with pool.acquire() as conn:
+                body = await searcher.search(conn, params)
+        except SearchError as err:
+            return _error(err)
+        except _DB_DOWN as exc:
+            return _unavailable(exc)
+        site, revision = body["site"], body["revision"]
+        for result in body["results"]:
+            result["relatedUrl"] = _post_url(site, result["postId"]) + "/related"
+        for image in body["images"]:
+            image["thumbnailUrl"] = (
+                f"{_media_url(site, image['path'])}?rev={_quote(revision)}"
+                if image["thumbnail"]
+                else None
+            )
+        answer = _encode(body)
+        cache.put(token, revision, key, answer)
+    return _respond(request, answer, request.app[POLICY_KEY].current)
 
 
 def _quote(part: str) -> str:
@@ -244,24 +322,6 @@ def _no_post(site: str, post_id: str) -> web.Response:
     return web.json_response(body, status=404)
 
 
-async def _post_context(
-    request: web.Request,
-) -> tuple[asyncpg.Pool, str, str, str] | web.Response:
-    site, post_id = request.match_info["site"], request.match_info["post_id"]
-    try:
-        pool = await request.app[SEARCH_DB_KEY].pool()
-        async with pool.acquire() as conn:
-            revision = await require_revision(conn, site)
-            exists = await post_exists(conn, site, revision.revision_id, post_id)
-    except SiteNotFound as err:
-        return _error(err)
-    except _DB_DOWN as exc:
-        return _unavailable(exc)
-    if not exists:
-        return _no_post(site, post_id)
-    return pool, site, revision.revision_id, post_id
-
-
 async def related_posts(request: web.Request) -> web.Response:
     """A post's related posts (at most 5, best first, never the post itself)."""
     return await _post_answer(request, with_post=False)
@@ -273,46 +333,78 @@ async def post(request: web.Request) -> web.Response:
 
 
 async def _post_answer(request: web.Request, *, with_post: bool) -> web.Response:
-    ctx = await _post_context(request)
-    if isinstance(ctx, web.Response):
-        return ctx
-    pool, site, revision, post_id = ctx
-    found: dict[str, Any] | None = {}
-    async with pool.acquire() as conn:
-        if with_post:
-            found = await read_post(conn, site, revision, post_id)
-        rows = await related.related_posts(conn, site, revision, post_id)
-    if found is None:  # pruned between the two reads
-        return _no_post(site, post_id)
+    site, post_id = request.match_info["site"], request.match_info["post_id"]
+    cache = request.app[ANSWER_CACHE_KEY]
+    key = ("post" if with_post else "related", post_id)
+    answer = cache.get(site, key)
+    if answer is None:
+        token = cache.token(site)
+        try:
+            pool = await request.app[SEARCH_DB_KEY].pool()
+            async with pool.acquire() as conn:
+                revision = (await require_revision(conn, site)).revision_id
+                found: dict[str, Any] | None = (
+                    await read_post(conn, site, revision, post_id) if with_post
+                    else {} if await post_exists(conn, site, revision, post_id)
+                    else None
+                )  # fmt: skip
+                rows = [] if found is None else await related.related_posts(
+                    conn, site, revision, post_id
+                )  # fmt: skip
+        except SiteNotFound as err:
+            return _error(err)
+        except _DB_DOWN as exc:
+            return _unavailable(exc)
+        if found is None:  # never in this revision (or pruned between the reads)
+            return _no_post(site, post_id)
+        answer = _encode(_post_body(site, revision, post_id, found, rows))
+        cache.put(token, revision, key, answer)
+    return _respond(request, answer, request.app[POLICY_KEY].current)
+
+
+def _post_body(
+    site: str, revision: str, post_id: str, found: dict[str, Any], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The answer, every repeated field within HIT_CAPS (the post's own sections' text is
+    the reader's content and stays whole)."""
     for row in rows:
+        row["title"] = bounded(row["title"], "title")
+        row["tags"] = bounded_terms(row["tags"])
         row["url"] = _post_url(site, row["postId"])
-    return web.json_response(
-        {"site": site, "revision": revision, "postId": post_id, **found, "related": rows}
-    )
+    if found:
+        found["title"] = bounded(found["title"], "title")
+        found["description"] = bounded(found["description"], "description")
+        found["tags"] = bounded_terms(found["tags"])
+        for section in found["sections"]:
+            section["heading"] = bounded(section["heading"], "heading")
+    return {"site": site, "revision": revision, "postId": post_id, **found, "related": rows}
 
 
 async def media(request: web.Request) -> web.StreamResponse:
-    """An image's thumbnail (WebP) in the site's current revision."""
+    """An image's thumbnail (WebP) in the site's current revision, or with `?rev=` in that
+    revision: a revision never changes, so that answer is immutable."""
     site, path = request.match_info["site"], request.match_info["path"]
+    pinned = request.query.get("rev") or None
     try:
         pool = await request.app[SEARCH_DB_KEY].pool()
         async with pool.acquire() as conn:
-            found = await get_thumbnail(conn, site, path)
+            found = await read_thumbnail(conn, site, path, pinned)
     except _DB_DOWN as exc:
         return _unavailable(exc)
     if found is None:
         return web.json_response({"error": f"no thumbnail for {path!r} in {site!r}"}, status=404)
-    mime, data, revision = found
-    etag = f'"{revision}"'
+    policy = request.app[POLICY_KEY]
+    # Content-addressed: the same image bytes and settings give the same tag in any revision.
+    etag = f'"{found.image_sha256}-{found.spec}"'
     headers = {
         **_SECURITY_HEADERS,
-        "Cache-Control": "public, max-age=300",
+        "Cache-Control": policy.immutable if pinned else policy.current,
         "ETag": etag,
         "Content-Security-Policy": "default-src 'none'",
     }
-    if request.headers.get("If-None-Match") == etag:
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=data, content_type=mime, headers=headers)
+    return web.Response(body=found.data, content_type=found.mime, headers=headers)
 
 
 async def index(request: web.Request) -> web.StreamResponse:

@@ -175,6 +175,14 @@ class Settings(BaseSettings):
     search_image_min_similarity: float = Field(
         default=0.2, alias="SEARCH_IMAGE_MIN_SIMILARITY", ge=-1, le=1
     )
+    # The API's answer cache (pressroom/search/answer_cache.py), per process, LRU within both
+    # bounds; either at 0 turns it off. And how long clients may reuse a search answer
+    # without asking again (`Cache-Control: max-age`): it changes at the next switch.
+    search_cache_entries: int = Field(default=10_000, alias="SEARCH_CACHE_ENTRIES", ge=0)
+    search_cache_bytes: int = Field(default=64 * 1024 * 1024, alias="SEARCH_CACHE_BYTES", ge=0)
+    search_max_age_seconds: int = Field(
+        default=5, alias="SEARCH_MAX_AGE_SECONDS", ge=0, le=24 * 3600
+    )
 
     # Callback delivery: retried with jittered backoff for this long, each attempt time-boxed.
     callback_retry_window_seconds: int = Field(

@@ -2,6 +2,8 @@
 // and image hits; `?post=` shows one post's sections (the reader) with its related posts.
 // Plain DOM, no build step. Text goes in through textContent; only the server's snippetHtml
 // (HTML-escaped there, with <mark> added) is set as HTML.
+// Typing searches as you go: a short debounce, and each new search aborts the one in flight,
+// so an earlier keystroke's slower answer never replaces a later one's.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -61,8 +63,8 @@ function setStatus(text, isWarning = false) {
   status.className = isWarning ? "warning" : "";
 }
 
-async function getJSON(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+async function getJSON(url, signal) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, signal });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;
@@ -107,7 +109,14 @@ function renderImage(site, image) {
     picture, el("div", { class: "caption", text: alt }), posts);
 }
 
+// Long enough to skip the keystrokes of a burst (a paste, a fast typist), short enough that
+// the answer to the last one still shows within about 100 ms.
+const DEBOUNCE_MS = 40;
+let inFlight = null; // the AbortController of the search whose answer we are waiting for
+
 async function runSearch(push) {
+  if (inFlight) inFlight.abort(); // whatever it answers is no longer wanted
+  inFlight = null;
   const params = formParams();
   const url = "/?" + params.toString();
   if (push) history.pushState(null, "", url);
@@ -121,14 +130,21 @@ async function runSearch(push) {
   }
   params.set("site", $("site").value);
   setStatus("Searching…");
+  const controller = new AbortController();
+  inFlight = controller;
   const started = performance.now();
   let body;
   try {
-    body = await getJSON("/search?" + params.toString());
+    body = await getJSON("/search?" + params.toString(), controller.signal);
   } catch (err) {
+    if (controller.signal.aborted) return; // superseded by a later search
     setStatus(err.message, true);
     return;
+  } finally {
+    if (inFlight === controller) inFlight = null;
   }
+  // The body can be read just as a later keystroke aborts: only the latest search renders.
+  if (controller.signal.aborted) return;
   const ms = Math.round(performance.now() - started);
   $("results").replaceChildren(...body.results.map((r) => renderResult(body.site, r)));
   $("image-list").replaceChildren(...body.images.map((i) => renderImage(body.site, i)));
@@ -137,6 +153,9 @@ async function runSearch(push) {
   const summary = `${body.results.length} posts, ${body.images.length} images · ${body.modeUsed} · ${ms} ms`;
   setStatus(body.warnings.length ? `${summary} · ${body.warnings.join("; ")}` : summary,
     body.warnings.length > 0);
+  // What is on screen, for tests and anything else watching the page.
+  $("results").dataset.query = body.query;
+  document.dispatchEvent(new CustomEvent("pressroom:results", { detail: { query: body.query } }));
 }
 
 async function showPost(site, postId) {
@@ -186,7 +205,8 @@ async function main() {
   });
   $("q").addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(() => runSearch(false), 300);
+    if (inFlight) inFlight.abort(); // its query is already out of date
+    timer = setTimeout(() => runSearch(false), DEBOUNCE_MS);
   });
   for (const name of ["site", "mode", "kind", "from", "to", "limit"]) {
     $(name).addEventListener("change", () => runSearch(false));

@@ -77,6 +77,11 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def url(self) -> str:
+        """Where the database is (a session of its own, e.g. a LISTEN, connects here)."""
+        return self._url
+
     async def pool(self) -> asyncpg.Pool:
         if self._pool is not None:
             return self._pool

@@ -4,7 +4,9 @@ ones. Reading the current revision is `sites`.
 A revision is loaded in one transaction under the site's row lock and becomes the site's
 current revision only when the whole load commits (or later, by `switch_current`, once its
 artifacts are published). Revisions are ordered by request time, then job id
-(`RevisionOrder`): an older request never replaces a newer current revision.
+(`RevisionOrder`): an older request never replaces a newer current revision. Every switch
+sends `revision_events.notify_switch` in its transaction, so in-memory readers (the API's
+answer cache) hear of it when it commits.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime
 import asyncpg
 
 from pressroom.db import related
+from pressroom.db.revision_events import notify_switch
 from pressroom.db.revision_indexes import drop_revision_indexes
 from pressroom.db.rows import MediaRow, SectionRow, replace_rows
 from pressroom.db.sites import loaded_output_key
@@ -243,6 +246,10 @@ async def load_revision(conn: asyncpg.Connection, load: RevisionLoad) -> LoadOut
             await load.before_commit()
         if load.switch:
             await _set_current(conn, site, revision_id)
+        elif previous == revision_id:
+            # The current revision's rows were replaced in place (a retry): readers that
+            # remember answers for it must forget them, as after a switch.
+            await notify_switch(conn, site)
     await _analyze(conn)
     return LoadOutcome(
         counts=counts, previous_revision=previous, changes=changes, switched=load.switch
@@ -263,11 +270,13 @@ async def _analyze(conn: asyncpg.Connection) -> None:
 
 
 async def _set_current(conn: asyncpg.Connection, site: str, revision_id: str) -> None:
+    """The one place `sites.current_revision` changes; listeners hear of it at commit."""
     await conn.execute(
         "UPDATE sites SET current_revision = $2, updated_at = now() WHERE site_id = $1",
         site,
         revision_id,
     )
+    await notify_switch(conn, site)
 
 
 async def switch_current(

@@ -7,11 +7,19 @@ thumbnail spec, shared by every revision and site) and each revision's links to 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-__all__ = ["get_thumbnail", "known_thumbnails", "link_thumbnails", "put_thumbnails"]
+__all__ = [
+    "StoredThumbnail",
+    "get_thumbnail",
+    "known_thumbnails",
+    "link_thumbnails",
+    "put_thumbnails",
+    "read_thumbnail",
+]
 
 if TYPE_CHECKING:
     from pressroom.content.thumbnails import Thumbnail
@@ -87,19 +95,52 @@ async def link_thumbnails(conn: asyncpg.Connection, site: str, revision_id: str,
     return int(status.rsplit(" ", 1)[-1])
 
 
+@dataclass(frozen=True, slots=True)
+class StoredThumbnail:
+    """A served preview: its bytes, the revision it was found in and its content address."""
+
+    mime: str
+    data: bytes
+    revision_id: str
+    image_sha256: str
+    spec: str
+
+
+_READ_SQL = """
+    SELECT t.mime, t.data, l.revision_id, t.image_sha256, t.spec FROM {source}
+    JOIN image_thumbnails AS t ON t.image_sha256 = l.image_sha256 AND t.spec = l.spec
+    WHERE l.site_id = $1 AND l.path = $2 AND t.data IS NOT NULL
+"""
+_CURRENT_SOURCE = """sites AS s
+    JOIN media_thumbnails AS l
+      ON l.site_id = s.site_id AND l.revision_id = s.current_revision"""
+_REVISION_SOURCE = "media_thumbnails AS l"
+
+
+async def read_thumbnail(
+    conn: asyncpg.Connection, site: str, path: str, revision_id: str | None = None
+) -> StoredThumbnail | None:
+    """An image's thumbnail in the site's current revision, or in `revision_id` (any revision
+    still stored: its links never change, so its answer never does)."""
+    if revision_id is None:
+        row = await conn.fetchrow(_READ_SQL.format(source=_CURRENT_SOURCE), site, path)
+    else:
+        row = await conn.fetchrow(
+            _READ_SQL.format(source=_REVISION_SOURCE) + " AND l.revision_id = $3",
+            site,
+            path,
+            revision_id,
+        )
+    if row is None:
+        return None
+    return StoredThumbnail(
+        row["mime"], bytes(row["data"]), row["revision_id"], row["image_sha256"], row["spec"]
+    )
+
+
 async def get_thumbnail(
     conn: asyncpg.Connection, site: str, path: str
 ) -> tuple[str, bytes, str] | None:
     """(mime, bytes, revision) of an image's thumbnail in the site's current revision."""
-    row = await conn.fetchrow(
-        """
-        SELECT t.mime, t.data, l.revision_id FROM sites AS s
-        JOIN media_thumbnails AS l
-          ON l.site_id = s.site_id AND l.revision_id = s.current_revision AND l.path = $2
-        JOIN image_thumbnails AS t ON t.image_sha256 = l.image_sha256 AND t.spec = l.spec
-        WHERE s.site_id = $1 AND t.data IS NOT NULL
-        """,
-        site,
-        path,
-    )
-    return None if row is None else (row["mime"], bytes(row["data"]), row["revision_id"])
+    found = await read_thumbnail(conn, site, path)
+    return None if found is None else (found.mime, found.data, found.revision_id)

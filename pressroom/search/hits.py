@@ -1,7 +1,8 @@
 """What one hit carries: the caps on every repeated field and the highlighted snippets.
 
 Every field a hit repeats (title, description, heading, tags, snippet, alt texts) is cut to
-HIT_CAPS, so one oversized post never makes every answer large.
+HIT_CAPS, and an over-long permalink dropped, so one oversized post never makes every answer
+large.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "bounded",
     "bounded_snippet",
     "bounded_terms",
+    "bounded_url",
     "snippet_html",
     "snippet_text",
 ]
@@ -41,6 +43,7 @@ HIT_CAPS = {
     "alts": 10,
     "posts": 20,
     "text": 1000,  # an image entry's text in search_file hits
+    "url": 2048,  # a permalink: longer ones are dropped, as a cut URL is a broken link
 }
 
 
@@ -58,6 +61,11 @@ def snippet_text(snippet: str) -> str:
 def bounded(text: str | None, field: str) -> str:
     """`text` within HIT_CAPS[field] characters ("" for None)."""
     return trim_text(text or "", HIT_CAPS[field])
+
+
+def bounded_url(url: str | None) -> str | None:
+    """`url` when within HIT_CAPS["url"] characters, else None."""
+    return url if url is None or len(url) <= HIT_CAPS["url"] else None
 
 
 def bounded_terms(values: Sequence[Any], each: str = "tag", count: str = "tags") -> list[str]:

@@ -35,6 +35,7 @@ from pressroom.search.hits import (
     bounded,
     bounded_snippet,
     bounded_terms,
+    bounded_url,
     snippet_html,
     snippet_text,
 )
@@ -223,7 +224,7 @@ async def _decorate(
                 "date": _iso(post["date"]),
                 "tags": bounded_terms(post["tags"]),
                 "description": bounded(post["description"], "description"),
-                "permalink": post["permalink"],
+                "permalink": bounded_url(post["permalink"]),
             }
         )
         for section in result["sections"]:

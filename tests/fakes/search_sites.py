@@ -8,6 +8,10 @@ other tests' sites never share their HNSW index or their site ids:
 - `jekyll`: the jekyll-docs corpus,
 - `lyon`: two posts written here, one French (`lang: fr`) and one English, for stemming.
 
+`big_db` is another database with one site, `big`, of 10,000 generated posts written straight
+with the project's loader (`tests.fakes.revision_rows`: hashing embeddings, no parse step, no
+Temporal job), for the browser's typing test; `big_api` serves it.
+
 Import the fixtures into a test module: `from tests.fakes.search_sites import search_db`.
 """
 
@@ -89,6 +93,54 @@ async def search_db(pg_url: str) -> AsyncIterator[SearchDB]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+BIG_SITE = "big"
+BIG_POSTS = 10_000
+
+
+@dataclass(frozen=True)
+class BigDB:
+    url: str
+    revision: str
+    posts: int
+    load_seconds: float
+
+
+@pytest_asyncio.fixture(scope="session")
+async def big_db(pg_url: str) -> AsyncIterator[BigDB]:
+    """A database of its own with `big`: BIG_POSTS posts of 3 sections, current."""
+    import time
+
+    from pressroom.db.pool import connect
+    from tests.fakes.revision_rows import generated_posts, load
+
+    async with fresh_database(pg_url, "pressroom_big") as url:
+        started = time.perf_counter()
+        conn = await connect(url)
+        try:
+            loaded = await load(conn, BIG_SITE, "r-big-1", generated_posts(BIG_POSTS))
+        finally:
+            await conn.close()
+        yield BigDB(url, loaded.revision_id, BIG_POSTS, time.perf_counter() - started)
+
+
+@pytest_asyncio.fixture
+async def big_api(settings: Settings, big_db: BigDB, temporal_client: Client) -> AsyncIterator[str]:
+    """The real API app over the 10,000-post database, on a loopback port."""
+    from pressroom.api.app import app_runner, create_app
+
+    app = create_app(
+        settings.model_copy(update={"database_url": SecretStr(big_db.url)}), temporal_client
+    )
+    runner = app_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 def search_settings(settings: Settings, search_db: SearchDB) -> Settings:
     """The test's settings pointed at the search database."""
@@ -98,9 +150,9 @@ def search_settings(settings: Settings, search_db: SearchDB) -> Settings:
 @pytest_asyncio.fixture
 async def search_api(search_settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
     """The real API app (job routes and search) on a loopback port, over the search DB."""
-    from pressroom.api.app import create_app
+    from pressroom.api.app import app_runner, create_app
 
-    runner = web.AppRunner(create_app(search_settings, temporal_client))
+    runner = app_runner(create_app(search_settings, temporal_client))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
