@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
-from pressroom.db.vector_indexes import build_revision_indexes
 
 from bench.generate import TAGS, WORDS
+from pressroom.db.revision_indexes import build_revision_indexes
 from pressroom.db.revisions import RevisionLoad, load_revision
 from pressroom.db.rows import MediaRow, SectionRow
 from pressroom.embeddings import HashingEmbedder
