@@ -25,7 +25,10 @@ import asyncpg
 
 from bench.real_corpus import build_replicated, corpus_posts
 from bench.search_quality import load_site
+from pressroom.db.pool import connect
+from pressroom.db.revision_indexes import backfill_revision_indexes
 from pressroom.db.revisions import switch_current
+from pressroom.db.terms import backfill_revision_terms
 from pressroom.publish.latest import RevisionOrder
 from pressroom.runtime.embedded import embedded_postgres_url
 
@@ -58,6 +61,17 @@ def _edit(tree: Path, revision: int, seed: int) -> None:
             out.write(f"\n\nRevision {revision} adds this paragraph about search speed.\n")
 
 
+async def _upgrade(url: str) -> None:
+    """What a load would add to a database built by an earlier version: missing indexes
+    and word counts."""
+    conn = await connect(url)
+    try:
+        await backfill_revision_indexes(conn)
+        await backfill_revision_terms(conn)
+    finally:
+        await conn.close()
+
+
 async def prepare(
     pgdata: Path,
     work: Path,
@@ -73,6 +87,7 @@ async def prepare(
     if marker.exists():
         known = json.loads(marker.read_text())
         if {k: known[k] for k in wanted} == wanted:
+            await _upgrade(url)
             return SearchData(url=url, **known)
         raise RuntimeError(f"{pgdata} holds another bench database ({known}); remove it first")
     current: dict[str, str] = {}

@@ -24,6 +24,7 @@ from pressroom.db.revision_events import notify_switch
 from pressroom.db.revision_indexes import drop_revision_indexes
 from pressroom.db.rows import MediaRow, SectionRow, replace_rows
 from pressroom.db.sites import loaded_output_key
+from pressroom.db.terms import store_revision_terms
 from pressroom.db.vectors import check_dims
 from pressroom.models import Post
 from pressroom.publish.latest import RevisionOrder
@@ -241,6 +242,7 @@ async def load_revision(conn: asyncpg.Connection, load: RevisionLoad) -> LoadOut
         changes = await revision_changes(conn, site, previous, revision_id)
         # Related posts belong to the revision: computed before it is marked ready.
         await related.compute_related_posts(conn, site, revision_id, dims)
+        await store_revision_terms(conn, site, revision_id)
         await conn.execute(_READY_SQL, site, revision_id, json.dumps(counts))
         if load.before_commit is not None:
             await load.before_commit()
@@ -261,7 +263,7 @@ async def _analyze(conn: asyncpg.Connection) -> None:
     # every candidate instead of using HNSW, until autovacuum gets round to it. Outside the
     # load transaction: its locks stay short, and the load is committed whatever happens.
     try:
-        await conn.execute("ANALYZE posts, sections, media")
+        await conn.execute("ANALYZE posts, sections, media, revision_terms")
     except asyncpg.PostgresError as exc:
         log.warning("ANALYZE after load failed (autovacuum will catch up): %s", exc)
 
@@ -310,7 +312,15 @@ async def switch_current(
 # --- retention -----------------------------------------------------------------------------
 
 # Every table holding a revision's rows, `revisions` last.
-_REVISION_TABLES = ("posts", "sections", "media", "related_posts", "media_thumbnails", "revisions")
+_REVISION_TABLES = (
+    "posts",
+    "sections",
+    "media",
+    "related_posts",
+    "media_thumbnails",
+    "revision_terms",
+    "revisions",
+)
 
 
 async def prune_revisions(conn: asyncpg.Connection, site: str, *, keep: int = 2) -> list[str]:

@@ -65,6 +65,9 @@ _HEADLINE_OPTIONS = (
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
 _PLAIN_SNIPPET_CHARS = 280  # then trimmed to 240 at a word boundary
+# ts_headline parses all the text it is given, on every search: a section's opening is where
+# a snippet is looked for (a matching word past it leaves the plain opening as the snippet).
+_HEADLINE_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -134,27 +137,75 @@ _POST_FILTER = """
 _NO_FILTER = "$3::text[] IS NULL AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL"
 
 
-def _text_sql(*, filtered: bool) -> str:
-    """Sections matching any term, best first, at most SECTIONS_PER_POST of one post (a
+# The candidates of a full-text search: the sections holding any of the query's rarer words,
+# taken rarest first while the sections holding them add up to at most this many (from the
+# revision's word counts, `db.terms`); when even the rarest word is more common, the
+# sections holding every word. Ranking each matching section costs about 5 us: an OR of
+# common words ("how to set up posts") matches 7,800 of a 10,000-post revision's 30,000.
+RANKED_SECTIONS_BUDGET = 1500
+
+# Per language: each term's query and how many sections hold its rarest word (0: none, or a
+# revision loaded before word counts were kept, which is then searched unpruned), and the
+# candidate query made of them. Params as _text_sql's, and $10 RANKED_SECTIONS_BUDGET.
+_CANDIDATES_CTE = """
+    term_counts AS MATERIALIZED (
+        SELECT l.lang, t.q,
+               (SELECT coalesce(min(rt.sections), 0)
+                FROM revision_terms AS rt
+                WHERE rt.site_id = $1 AND rt.revision_id = $2
+                  AND rt.lexeme = ANY(tsvector_to_array(
+                          to_tsvector(pressroom_regconfig(l.lang), i.term)))) AS n
+        FROM unnest($8::text[]) AS l(lang), unnest($6::text[]) AS i(term),
+             websearch_to_tsquery(pressroom_regconfig(l.lang), i.term) AS t(q)
+        WHERE numnode(t.q) > 0
+    ),
+    running AS (
+        SELECT lang, q, sum(n) OVER (PARTITION BY lang ORDER BY n, q::text
+                                     ROWS UNBOUNDED PRECEDING) AS upto
+        FROM term_counts
+    ),
+    candidates AS MATERIALIZED (
+        SELECT q.lang, q.any_terms,
+               coalesce(
+                   (SELECT string_agg('(' || r.q::text || ')', ' | ') FROM running AS r
+                    WHERE r.lang = q.lang AND r.upto <= $10),
+                   (SELECT string_agg('(' || c.q::text || ')', ' & ') FROM term_counts AS c
+                    WHERE c.lang = q.lang)
+               )::tsquery && q.any_terms AS matching
+        FROM queries AS q
+        WHERE q.any_terms IS NOT NULL
+    )"""
+
+
+def _text_sql(*, filtered: bool, pruned: bool) -> str:
+    """Sections matching the query, best first, at most SECTIONS_PER_POST of one post (a
     hit shows no more, and a post with 500 matching sections would fill every candidate).
+    `pruned`: only those of the rarer words (_CANDIDATES_CTE), all ranked by every word.
     Params: $1 site, $2 revision, $3-$5 filters, $6 terms, $7 exclusions, $8 languages,
     $9 candidates. Unfiltered, posts are not joined: that join costs a lookup per match."""
     posts = (
         f"""JOIN posts AS p
               ON p.site_id = s.site_id AND p.revision_id = s.revision_id AND p.post_id = s.post_id
-            WHERE q.any_terms IS NOT NULL AND {_POST_FILTER}"""
+            WHERE {_POST_FILTER}"""
         if filtered
-        else f"WHERE q.any_terms IS NOT NULL AND {_NO_FILTER}"
+        else f"WHERE {_NO_FILTER}"
+    )
+    matching = (
+        f"{_CANDIDATES_CTE}"
+        if pruned
+        else """
+    candidates AS (SELECT lang, any_terms, any_terms AS matching FROM queries
+                   WHERE any_terms IS NOT NULL)"""
     )
     return f"""
-        WITH {_queries_cte("$6", "$7", "$8")},
+        WITH {_queries_cte("$6", "$7", "$8")},{matching},
         ranked AS (
             SELECT s.section_id, s.post_id,
-                   ts_rank_cd(s.tsv, q.any_terms, {_RANK_NORMALIZATION}) AS rank
-            FROM queries AS q
+                   ts_rank_cd(s.tsv, c.any_terms, {_RANK_NORMALIZATION}) AS rank
+            FROM candidates AS c
             JOIN sections AS s
-              ON s.site_id = $1 AND s.revision_id = $2 AND s.lang = q.lang
-             AND s.tsv @@ q.any_terms
+              ON s.site_id = $1 AND s.revision_id = $2 AND s.lang = c.lang
+             AND s.tsv @@ c.matching
             {posts}
         )
         SELECT section_id, post_id, rank
@@ -226,7 +277,7 @@ _DETAILS_SQL = f"""
     WITH {_queries_cte("$4", "$5", "$6")}
     SELECT s.section_id, s.post_id, s.anchor, s.heading, s.level, s.position, s.lang,
            CASE WHEN q.any_terms IS NOT NULL AND s.tsv @@ q.any_terms
-                THEN ts_headline(q.cfg, s.content, q.any_terms, $7)
+                THEN ts_headline(q.cfg, left(s.content, {_HEADLINE_CHARS}), q.any_terms, $7)
            END AS headline,
            left(s.content, {_PLAIN_SNIPPET_CHARS}) AS plain
     FROM sections AS s
@@ -305,6 +356,10 @@ async def iterative_scans(conn: asyncpg.Connection) -> bool:
     return parts >= (0, 8)
 
 
+def _posts_in(rows: list[asyncpg.Record]) -> int:
+    return len({r["post_id"] for r in rows})
+
+
 async def session(conn: asyncpg.Connection, *, ef_search: int, iterative: bool) -> None:
     """Settings for the caller's transaction, in one round trip: plan every statement with
     its parameters (so the revision's partial indexes match), the HNSW candidate list, and
@@ -343,13 +398,16 @@ async def languages(conn: asyncpg.Connection, site: str, revision_id: str) -> li
 
 
 async def text_hits(
-    conn: asyncpg.Connection, scope: Scope, terms: Terms, candidates: int
+    conn: asyncpg.Connection, scope: Scope, terms: Terms, candidates: int, enough: int
 ) -> list[Hit]:
-    """Sections matching any term, best `ts_rank_cd` first."""
-    rows = await conn.fetch(
-        _text_sql(filtered=scope.filtered), *scope.args, terms.include, terms.exclude,
-        terms.langs, candidates,
-    )  # fmt: skip
+    """Sections matching any term, best `ts_rank_cd` first: those holding the query's
+    rarer words (RANKED_SECTIONS_BUDGET), or, when they are in fewer than `enough` posts,
+    all."""
+    args = (*scope.args, terms.include, terms.exclude, terms.langs, candidates)
+    pruned = _text_sql(filtered=scope.filtered, pruned=True)
+    rows = await conn.fetch(pruned, *args, RANKED_SECTIONS_BUDGET)
+    if _posts_in(rows) < enough:
+        rows = await conn.fetch(_text_sql(filtered=scope.filtered, pruned=False), *args)
     return [Hit(r["section_id"], r["post_id"], r["rank"]) for r in rows]
 
 
@@ -362,9 +420,11 @@ async def vector_hits(
     *,
     iterative: bool,
     exact: bool = False,
+    enough: int = 1,
 ) -> list[Hit]:
     """The sections nearest to `query`, scored by cosine similarity: by exact distance when
-    `exact` (a small revision), else by the revision's HNSW index. Runs in the caller's
+    `exact` (a small revision), else by the revision's HNSW index, unless what passed the
+    filters of what the index gave is in fewer than `enough` posts. Runs in the caller's
     transaction, after `session` (which set `hnsw.ef_search` to `ef_search_for`)."""
     rows: list[asyncpg.Record] = []
     if not exact:
@@ -373,7 +433,7 @@ async def vector_hits(
         rows = await conn.fetch(
             sql, *scope.args, query, candidates, take if scope.filtered else candidates
         )
-    if len(rows) < candidates:
+    if exact or (len(rows) < candidates and _posts_in(rows) < enough):
         # The filter passed too few of what the index gave (or the revision is small, or
         # has no index yet): the matching posts' sections, exactly, are complete.
         rows = await conn.fetch(

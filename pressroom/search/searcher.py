@@ -139,12 +139,17 @@ class Searcher:
         await queries.session(conn, ef_search=ef, iterative=iterative)
         results: list[dict[str, Any]] = []
         if params.kind in ("all", "posts"):
-            text_hits = await queries.text_hits(conn, scope, terms, candidates) if text else []
+            text_hits = (
+                await queries.text_hits(conn, scope, terms, candidates, params.limit)
+                if text
+                else []
+            )
             vector_hits = (
                 [] if vector is None
                 else await queries.vector_hits(
                     conn, scope, dims, vector, candidates, iterative=iterative,
                     exact=revision.counts.get("sections", 0) <= queries.EXACT_SCAN_MAX_ROWS,
+                    enough=params.limit,
                 )
             )  # fmt: skip
             results = fuse(text_hits, vector_hits, self.fusion, params.limit)

@@ -4,7 +4,7 @@ Streams `posts.jsonl` and the vector batches side by side (the parse step wrote 
 inputs in section order), so memory stays flat whatever the repository size. The load is
 one transaction in `revisions.load_revision`: a retry replaces, never duplicates. The
 revision's own search indexes are built once it has committed (`db.revision_indexes`), with
-any that earlier revisions lack.
+any indexes and word counts (`db.terms`) that earlier revisions lack.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db import revisions
 from pressroom.db.revision_indexes import backfill_revision_indexes, build_revision_indexes
 from pressroom.db.rows import MediaRow, SectionRow
+from pressroom.db.terms import backfill_revision_terms
 from pressroom.db.thumbnails import link_thumbnails
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
 from pressroom.runtime.faults import fault_point, is_armed
@@ -239,6 +240,7 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
             conn, target.site, target.revision_id, req.embedding.dimensions
         )
         await backfill_revision_indexes(conn)
+        await backfill_revision_terms(conn)
     await fault_point("load-database:after-commit")
     env.progress(3, 3, "committed")
     return LoadSummary(
