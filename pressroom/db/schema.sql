@@ -353,3 +353,12 @@ CREATE TABLE IF NOT EXISTS revision_terms (
     sections     integer NOT NULL,
     PRIMARY KEY (site_id, revision_id, lexeme)
 );
+
+-- Tag filters: a post's tags lower-cased, indexed, so a search filtered by tag reads the
+-- posts that carry it rather than every post of the revision. IMMUTABLE as lower() is used
+-- in every index on text: the database's collation does not change under it.
+CREATE OR REPLACE FUNCTION pressroom_lower_tags(tags text[]) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(lower(t)), '{}') FROM unnest(tags) AS t
+$$;
+CREATE INDEX IF NOT EXISTS posts_tags_gin ON posts USING gin (pressroom_lower_tags(tags));

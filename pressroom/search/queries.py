@@ -42,6 +42,7 @@ __all__ = [
     "image_vector_ranks",
     "iterative_scans",
     "languages",
+    "passing_posts",
     "post_rows",
     "section_details",
     "session",
@@ -73,21 +74,30 @@ _HEADLINE_CHARS = 20_000
 @dataclass(frozen=True)
 class Scope:
     """Where a search looks: one revision's posts, those with any of `tags` (lower-cased;
-    None: any) dated within [date_from, date_to)."""
+    None: any) dated within [date_from, date_to). `post_ids`, when set, lists the posts
+    that pass those filters (`passing_posts`: few enough to read by id)."""
 
     site: str
     revision_id: str
     tags: list[str] | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
+    post_ids: list[str] | None = None
 
     @property
     def filtered(self) -> bool:
         return bool(self.tags or self.date_from or self.date_to)
 
     @property
+    def by_posts(self) -> bool:
+        return self.post_ids is not None
+
+    @property
     def args(self) -> tuple[Any, ...]:
-        """$1 site, $2 revision, $3-$5 the filters, as every query below numbers them."""
+        """$1 site, $2 revision, $3-$5 the filters, as every query below numbers them; by
+        posts, $3 the passing posts' ids (and $4, $5 NULL)."""
+        if self.post_ids is not None:
+            return (self.site, self.revision_id, self.post_ids, None, None)
         return (self.site, self.revision_id, self.tags, self.date_from, self.date_to)
 
 
@@ -128,13 +138,23 @@ def _queries_cte(terms: str, excl: str, langs: str) -> str:
 
 # Post filters; $3 tags (lower-cased, NULL: any), $4 from, $5 to (exclusive).
 _POST_FILTER = """
-    ($3::text[] IS NULL OR EXISTS (
-        SELECT 1 FROM unnest(p.tags) AS tag WHERE lower(tag) = ANY($3::text[])))
+    ($3::text[] IS NULL OR pressroom_lower_tags(p.tags) && $3::text[])
     AND ($4::timestamptz IS NULL OR p.date >= $4)
     AND ($5::timestamptz IS NULL OR p.date < $5)
 """
 
 _NO_FILTER = "$3::text[] IS NULL AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL"
+# By posts: $3 the ids of the posts that pass the filters.
+_BY_POSTS = "s.post_id = ANY($3::text[]) AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL"
+# (An = ANY over a list of values is hashed; && compares every pair.)
+_IMAGE_BY_POSTS = (
+    "EXISTS (SELECT 1 FROM unnest(m.post_ids) AS pid WHERE pid = ANY($3::text[])) "
+    "AND $4::timestamptz IS NULL AND $5::timestamptz IS NULL"
+)
+# A filter that passes at most this many posts is applied by their ids: their sections
+# are read by post and compared exactly (about 5 us a section), rather than the revision's
+# indexes walked for rows the filter then drops.
+BY_POSTS_MAX = 500
 
 
 # The candidates of a full-text search: the sections holding any of the query's rarer words,
@@ -177,14 +197,16 @@ _CANDIDATES_CTE = """
     )"""
 
 
-def _text_sql(*, filtered: bool, pruned: bool) -> str:
+def _text_sql(*, filtered: bool, pruned: bool, by_posts: bool = False) -> str:
     """Sections matching the query, best first, at most SECTIONS_PER_POST of one post (a
     hit shows no more, and a post with 500 matching sections would fill every candidate).
     `pruned`: only those of the rarer words (_CANDIDATES_CTE), all ranked by every word.
     Params: $1 site, $2 revision, $3-$5 filters, $6 terms, $7 exclusions, $8 languages,
     $9 candidates. Unfiltered, posts are not joined: that join costs a lookup per match."""
     posts = (
-        f"""JOIN posts AS p
+        f"WHERE {_BY_POSTS}"
+        if by_posts
+        else f"""JOIN posts AS p
               ON p.site_id = s.site_id AND p.revision_id = s.revision_id AND p.post_id = s.post_id
             WHERE {_POST_FILTER}"""
         if filtered
@@ -249,14 +271,16 @@ def _vector_sql(dims: int, *, filtered: bool, iterative: bool) -> str:
     """  # noqa: S608 - d is a checked int, the rest fixed fragments
 
 
-def _exact_vector_sql(dims: int, *, filtered: bool) -> str:
+def _exact_vector_sql(dims: int, *, filtered: bool, by_posts: bool = False) -> str:
     """Every section of the revision (filtered: of the posts passing the filters), by exact
     distance. Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates."""
     d = check_dims(dims)
     # `+ 0` hides the expression from the HNSW index: this scan must be complete.
     distance = f"s.embedding::vector({d}) <=> $6::vector({d})"
     posts = (
-        f"""JOIN posts AS p
+        f"WHERE {_BY_POSTS} AND"
+        if by_posts
+        else f"""JOIN posts AS p
               ON p.site_id = s.site_id AND p.revision_id = s.revision_id AND p.post_id = s.post_id
             WHERE {_POST_FILTER} AND"""
         if filtered
@@ -299,21 +323,23 @@ _IMAGE_FILTER = f"""
                   AND p.post_id = ANY(m.post_ids) AND {_POST_FILTER}))
 """  # noqa: S608 - only fixed fragments are interpolated
 
-# Params as _TEXT_SQL. Each image's words are stemmed in its first post's language
-# (`media.tsv`, stored).
-_IMAGE_TEXT_SQL = f"""
-    WITH {_queries_cte("$6", "$7", "$8")}
-    SELECT m.path, ts_rank_cd(m.tsv, q.any_terms, {_RANK_NORMALIZATION}) AS rank
-    FROM queries AS q
-    JOIN media AS m
-      ON m.site_id = $1 AND m.revision_id = $2 AND m.lang = q.lang AND m.tsv @@ q.any_terms
-    WHERE q.any_terms IS NOT NULL AND {_IMAGE_FILTER}
-    ORDER BY rank DESC, m.path
-    LIMIT $9
-"""  # noqa: S608 - only fixed fragments are interpolated
+
+def _image_text_sql(*, by_posts: bool) -> str:
+    """Params as _text_sql's. Each image's words are stemmed in its first post's language
+    (`media.tsv`, stored)."""
+    return f"""
+        WITH {_queries_cte("$6", "$7", "$8")}
+        SELECT m.path, ts_rank_cd(m.tsv, q.any_terms, {_RANK_NORMALIZATION}) AS rank
+        FROM queries AS q
+        JOIN media AS m
+          ON m.site_id = $1 AND m.revision_id = $2 AND m.lang = q.lang AND m.tsv @@ q.any_terms
+        WHERE q.any_terms IS NOT NULL AND {_IMAGE_BY_POSTS if by_posts else _IMAGE_FILTER}
+        ORDER BY rank DESC, m.path
+        LIMIT $9
+    """  # noqa: S608 - only fixed fragments are interpolated
 
 
-def _image_vector_sql(dims: int, *, exact: bool) -> str:
+def _image_vector_sql(dims: int, *, exact: bool, by_posts: bool = False) -> str:
     """Params: $1 site, $2 revision, $3-$5 filters, $6 query vector, $7 candidates. By the
     revision's HNSW index, or exactly (filters apply then: a revision has far fewer images
     than sections, and no iterative scan is needed)."""
@@ -324,7 +350,7 @@ def _image_vector_sql(dims: int, *, exact: bool) -> str:
         FROM (SELECT m.path, {distance} AS distance
               FROM media AS m
               WHERE m.site_id = $1 AND m.revision_id = $2 AND m.dims = {d}
-                    AND {_IMAGE_FILTER if exact else _NO_FILTER}
+                    AND {(_IMAGE_BY_POSTS if by_posts else _IMAGE_FILTER) if exact else _NO_FILTER}
               ORDER BY {"(" + distance + ") + 0, m.path" if exact else distance}
               LIMIT $7) AS n
         ORDER BY n.distance, n.path
@@ -354,6 +380,20 @@ async def iterative_scans(conn: asyncpg.Connection) -> bool:
     version = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     parts = tuple(int(p) for p in str(version or "0").split(".")[:2] if p.isdigit())
     return parts >= (0, 8)
+
+
+async def passing_posts(conn: asyncpg.Connection, scope: Scope, limit: int) -> list[str]:
+    """The ids of the posts that pass the scope's filters, at most `limit` of them."""
+    rows = await conn.fetch(
+        f"""
+        SELECT p.post_id FROM posts AS p
+        WHERE p.site_id = $1 AND p.revision_id = $2 AND {_POST_FILTER}
+        LIMIT $6
+        """,  # noqa: S608 - only fixed fragments are interpolated
+        *scope.args,
+        limit,
+    )
+    return [r["post_id"] for r in rows]
 
 
 def _posts_in(rows: list[asyncpg.Record]) -> int:
@@ -404,6 +444,9 @@ async def text_hits(
     rarer words (RANKED_SECTIONS_BUDGET), or, when they are in fewer than `enough` posts,
     all."""
     args = (*scope.args, terms.include, terms.exclude, terms.langs, candidates)
+    if scope.by_posts:  # a few posts' sections: all ranked
+        rows = await conn.fetch(_text_sql(filtered=True, pruned=False, by_posts=True), *args)
+        return [Hit(r["section_id"], r["post_id"], r["rank"]) for r in rows]
     pruned = _text_sql(filtered=scope.filtered, pruned=True)
     rows = await conn.fetch(pruned, *args, RANKED_SECTIONS_BUDGET)
     if _posts_in(rows) < enough:
@@ -426,6 +469,10 @@ async def vector_hits(
     `exact` (a small revision), else by the revision's HNSW index, unless what passed the
     filters of what the index gave is in fewer than `enough` posts. Runs in the caller's
     transaction, after `session` (which set `hnsw.ef_search` to `ef_search_for`)."""
+    if scope.by_posts:  # a few posts' sections: exactly
+        sql = _exact_vector_sql(dims, filtered=True, by_posts=True)
+        rows = await conn.fetch(sql, *scope.args, query, candidates)
+        return [Hit(r["section_id"], r["post_id"], 1.0 - float(r["distance"])) for r in rows]
     rows: list[asyncpg.Record] = []
     if not exact:
         take = ef_search_for(candidates, filtered=scope.filtered, iterative=iterative)
@@ -467,7 +514,12 @@ async def image_text_ranks(
 ) -> list[tuple[str, float]]:
     """(path, ts_rank_cd) of the images whose text matches any term, best first."""
     rows = await conn.fetch(
-        _IMAGE_TEXT_SQL, *scope.args, terms.include, terms.exclude, terms.langs, candidates
+        _image_text_sql(by_posts=scope.by_posts),
+        *scope.args,
+        terms.include,
+        terms.exclude,
+        terms.langs,
+        candidates,
     )
     return [(row["path"], float(row["rank"])) for row in rows]
 
@@ -484,7 +536,10 @@ async def image_vector_ranks(
     """(path, cosine similarity) of the images nearest to `query`, best first: exactly when
     filtered or `exact` (few images), else by the revision's HNSW index."""
     rows = await conn.fetch(
-        _image_vector_sql(dims, exact=scope.filtered or exact), *scope.args, query, candidates
+        _image_vector_sql(dims, exact=scope.filtered or exact, by_posts=scope.by_posts),
+        *scope.args,
+        query,
+        candidates,
     )
     return [(row["path"], 1.0 - float(row["distance"])) for row in rows]
 

@@ -17,6 +17,7 @@ no SQL (that is `queries`).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -129,6 +130,10 @@ class Searcher:
         terms = Terms(include, exclude, await self._languages(conn, revision))
         tags = [t.lower() for t in params.tags] or None
         scope = Scope(revision.site, revision.revision_id, tags, params.date_from, params.date_to)
+        if scope.filtered:
+            passing = await queries.passing_posts(conn, scope, queries.BY_POSTS_MAX + 1)
+            if len(passing) <= queries.BY_POSTS_MAX:
+                scope = replace(scope, post_ids=passing)
         candidates = max(_MIN_CANDIDATES, _CANDIDATES_PER_RESULT * params.limit)
         text = mode != "vector" and bool(terms.include)
         dims = revision.dimensions

@@ -146,9 +146,12 @@ def _params(site: str, query: str, mode: str, kind: str, extra: dict[str, Any]) 
 async def test_every_statement_uses_an_index(
     loaded: Loaded, mode: str, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Both vector paths, whatever the sites' size: the HNSW graph, and the exact scan that
-    # small revisions get.
-    monkeypatch.setattr(queries, "EXACT_SCAN_MAX_ROWS", 0 if path == "graph" else 10**9)
+    # Both paths, whatever the sites' size: the revision's indexes (HNSW graph, filters
+    # applied to what the indexes give), and the exact scan that small revisions get, with
+    # filters applied by the ids of the posts that pass.
+    graph_path = path == "graph"
+    monkeypatch.setattr(queries, "EXACT_SCAN_MAX_ROWS", 0 if graph_path else 10**9)
+    monkeypatch.setattr(queries, "BY_POSTS_MAX", 0 if graph_path else 10**9)
     site = SITES[1]
     searcher = Searcher(HashingEmbedder(384))
     conn = await connect(loaded.url)
@@ -212,8 +215,12 @@ async def _exact_top_posts(
     return [r["post_id"] for r in rows]
 
 
+@pytest.mark.parametrize("by_posts", [False, True])
 @pytest.mark.parametrize("name", ["none", "common-tag", "rare-tag", "dates"])
-async def test_filtered_vector_results_are_the_nearest_that_pass(loaded: Loaded, name: str) -> None:
+async def test_filtered_vector_results_are_the_nearest_that_pass(
+    loaded: Loaded, name: str, by_posts: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "BY_POSTS_MAX", 10**9 if by_posts else 0)
     site = SITES[2]
     revision = loaded.current[site]
     embedder = HashingEmbedder(384)
