@@ -3,7 +3,8 @@
 
 score = sum over lists of weight / (k + rank). Sections fuse at the post level (a post's rank
 in a list is the rank of its best section), then each post shows its best sections by the
-same fusion at the section level; images fuse by path.
+same fusion at the section level; images fuse by path. Equal post scores go to the better
+text rank, then the post id.
 """
 
 from __future__ import annotations
@@ -93,7 +94,14 @@ def fuse(
     def section_score(section: str) -> float:
         return fusion.score(section, sec_t, sec_v)
 
-    posts = sorted(set(post_t.ranks) | set(post_v.ranks), key=lambda p: (-post_score(p), p))
+    # Equal scores (one post first in the text list only, another first in the vector list
+    # only) go to the better text rank: the words the reader typed are the surer evidence,
+    # and an approximate vector index may have missed the first post's own vector.
+    never = len(post_t.ranks) + 1
+    posts = sorted(
+        set(post_t.ranks) | set(post_v.ranks),
+        key=lambda p: (-post_score(p), post_t.ranks.get(p, never), p),
+    )
     sections_of: dict[str, list[str]] = {}
     for section in sorted(post_of, key=lambda s: (-section_score(s), s)):
         sections_of.setdefault(post_of[section], []).append(section)
