@@ -37,14 +37,11 @@ from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
-from pressroom.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.load import LoadResult, run_load
 from bench.search_data import SearchData, prepare, site_name
 from bench.search_quality import load_queries
-from bench.stack import TEMPORAL_BIN, free_port, spawn, stop, wait_healthy
+from bench.stack import free_port, spawn, start_temporal, stop, wait_healthy
 
 __all__ = ["main"]
 
@@ -105,14 +102,7 @@ def _cases(tag: str) -> list[Case]:
 async def _api(data: SearchData, root: Path, env_extra: dict[str, str]) -> AsyncIterator[str]:
     """A Temporal dev server and one API process over the bench database."""
     await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-    temporal = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(TEMPORAL_BIN),
-        dev_server_database_filename=str(root / "temporal.db"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    temporal = await start_temporal(root)
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("EMBED", "OPENAI"))}
     env = {

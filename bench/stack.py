@@ -141,6 +141,18 @@ class Stack:
         return self.client.service_client.config.target_host
 
 
+async def start_temporal(root: Path) -> WorkflowEnvironment:
+    """The bench's Temporal dev server (no UI), its database in `root`."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_BIN),
+        dev_server_database_filename=str(root / "temporal.db"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_log_level="error",
+    )
+
+
 @contextlib.asynccontextmanager
 async def bench_stack(keep: Path | None = None) -> AsyncIterator[Stack]:
     """Temporal dev server + embedded Postgres in a temporary directory."""
@@ -150,14 +162,7 @@ async def bench_stack(keep: Path | None = None) -> AsyncIterator[Stack]:
     root.chmod(0o755)
     (root / "scratch").mkdir(exist_ok=True)
     db_url = await asyncio.to_thread(embedded_postgres_url, root / "pgdata", stop_on_exit=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(TEMPORAL_BIN),
-        dev_server_database_filename=str(root / "temporal.db"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        ui=False,
-        dev_server_log_level="error",
-    )
+    env = await start_temporal(root)
     try:
         yield Stack(root=root, temporal=env, db_url=db_url)
     finally:

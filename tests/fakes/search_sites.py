@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,15 +127,20 @@ async def big_db(pg_url: str) -> AsyncIterator[BigDB]:
 @pytest_asyncio.fixture
 async def big_api(settings: Settings, big_db: BigDB, temporal_client: Client) -> AsyncIterator[str]:
     """The real API app over the 10,000-post database, on a loopback port."""
+    big = settings.model_copy(update={"database_url": SecretStr(big_db.url)})
+    async with serving(big, temporal_client) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving(settings: Settings, client: Client) -> AsyncIterator[str]:
+    """The real API app (job routes and search, as `pressroom api` runs it) on a loopback
+    port; yields its base URL."""
     from pressroom.api.app import app_runner, create_app
 
-    app = create_app(
-        settings.model_copy(update={"database_url": SecretStr(big_db.url)}), temporal_client
-    )
-    runner = app_runner(app)
+    runner = app_runner(create_app(settings, client))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
@@ -150,16 +156,8 @@ def search_settings(settings: Settings, search_db: SearchDB) -> Settings:
 @pytest_asyncio.fixture
 async def search_api(search_settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
     """The real API app (job routes and search) on a loopback port, over the search DB."""
-    from pressroom.api.app import app_runner, create_app
-
-    runner = app_runner(create_app(search_settings, temporal_client))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(search_settings, temporal_client) as url:
+        yield url
 
 
 @pytest.fixture

@@ -21,8 +21,6 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from pressroom.api.app import app_runner, create_app
 from temporalio.client import Client
 
 from pressroom.config import Settings
@@ -92,14 +90,8 @@ async def huge_site(search_db: SearchDB) -> str:
 
 @pytest_asyncio.fixture
 async def api(search_settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
-    runner = app_runner(create_app(search_settings, temporal_client))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with search_sites.serving(search_settings, temporal_client) as url:
+        yield url
 
 
 async def _get(url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
