@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from pressroom.api.etags import if_none_match
 from pressroom.api.job_cache import JobCache
 from pressroom.api.jobs import JobRead, read_job
 from temporalio.client import Client
@@ -87,18 +88,8 @@ def job_answers(
     )
 
 
-def matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match, weak comparison: `*`, or any listed tag equal to `etag`."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    tags = (t.strip() for t in if_none_match.split(","))
-    return any(t.removeprefix("W/") == etag for t in tags)
-
-
 def respond(request: web.Request, answer: JobAnswer) -> web.Response:
     headers = {"ETag": answer.etag, "Cache-Control": answer.cache_control}
-    if matches(request.headers.get("If-None-Match"), answer.etag):
+    if if_none_match(request.headers.get("If-None-Match"), answer.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=answer.body, content_type="application/json", headers=headers)

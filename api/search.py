@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 import asyncpg
 from aiohttp import web
+from pressroom.api.etags import if_none_match
 
 from pressroom.config import Settings
 from pressroom.db import related
@@ -235,17 +236,9 @@ def _encode(body: dict[str, Any]) -> Answer:
     return Answer.of(json.dumps(body).encode())
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    """`If-None-Match` (a list, `*`, weak tags compared weakly as RFC 9110 says) matches."""
-    if not header:
-        return False
-    tags = [t.strip() for t in header.split(",")]
-    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
-
-
 def _respond(request: web.Request, answer: Answer, cache_control: str) -> web.Response:
     headers = {**_SECURITY_HEADERS, "ETag": answer.etag, "Cache-Control": cache_control}
-    if _etag_matches(request.headers.get("If-None-Match"), answer.etag):
+    if if_none_match(request.headers.get("If-None-Match"), answer.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(
         body=answer.body, content_type="application/json", charset="utf-8", headers=headers
@@ -402,7 +395,7 @@ async def media(request: web.Request) -> web.StreamResponse:
         "ETag": etag,
         "Content-Security-Policy": "default-src 'none'",
     }
-    if _etag_matches(request.headers.get("If-None-Match"), etag):
+    if if_none_match(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=found.data, content_type=found.mime, headers=headers)
 

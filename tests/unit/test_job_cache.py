@@ -8,8 +8,8 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
+from pressroom.api.etags import if_none_match as matches
 from pressroom.api.job_cache import JobCache
-from pressroom.api.job_status import matches
 
 
 @dataclass(frozen=True)
