@@ -13,11 +13,14 @@ import asyncpg
 __all__ = ["backfill_revision_terms", "store_revision_terms"]
 
 # ts_stat takes the text of a query: the ids are quoted by format(%L), never spliced here.
+# Two loads may backfill one old revision at once: its counts are the same either way, so
+# the second writer keeps the first's rather than failing its load on the key.
 _STORE_SQL = """
     INSERT INTO revision_terms (site_id, revision_id, lexeme, sections)
     SELECT $1, $2, word, ndoc
     FROM ts_stat(format('SELECT tsv FROM sections WHERE site_id = %L AND revision_id = %L',
                         $1::text, $2::text))
+    ON CONFLICT (site_id, revision_id, lexeme) DO NOTHING
 """
 
 

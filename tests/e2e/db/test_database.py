@@ -30,6 +30,7 @@ from pressroom.db.revision_indexes import (
 from pressroom.db.revisions import RevisionLoad, load_revision, prune_revisions
 from pressroom.db.rows import MediaRow, SectionRow, parse_timestamp
 from pressroom.db.schema import migrate
+from pressroom.db.terms import backfill_revision_terms, store_revision_terms
 from pressroom.models import ImageRef, Link, MediaItem, MediaRef, Post, Section
 from pressroom.search.params import EmbeddingMismatch, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher
@@ -496,6 +497,36 @@ async def test_backfill_builds_only_what_stored_revisions_lack(
         all_indexes(site, "r1", 24) + all_indexes(site, "r2", 24)
     )
     assert not {n for n in await backfill_revision_indexes(conn) if site in n}
+
+
+async def test_two_loads_backfilling_one_old_revision_both_succeed(db_url: str) -> None:
+    # Word counts are written with the load; a revision loaded before they existed gets
+    # them from whichever load comes next, and two such loads at once must not collide:
+    # the second writes while the first's rows are uncommitted, then sees them commit.
+    conns = [await connect(db_url) for _ in range(2)]
+    try:
+        site = "site-terms-race"
+        await load(conns[0], site, "r1", sample(8, seed=31), 8)
+        count = "SELECT count(*) FROM revision_terms WHERE site_id = $1 AND revision_id = 'r1'"
+        stored = await conns[0].fetchval(count, site)
+        assert stored > 0
+        await conns[0].execute("DELETE FROM revision_terms WHERE site_id = $1", site)
+
+        async def second() -> None:
+            async with conns[1].transaction():
+                await store_revision_terms(conns[1], site, "r1")
+
+        async with conns[0].transaction():
+            await store_revision_terms(conns[0], site, "r1")
+            waiting = asyncio.create_task(second())
+            await asyncio.sleep(0.3)  # the second insert now waits on the first's keys
+            assert not waiting.done()
+        await waiting
+        assert await conns[0].fetchval(count, site) == stored
+        assert await backfill_revision_terms(conns[0]) == []
+    finally:
+        for c in conns:
+            await c.close()
 
 
 async def test_concurrent_loads_and_index_builds_of_two_sites(db_url: str) -> None:
