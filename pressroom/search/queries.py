@@ -444,13 +444,14 @@ async def text_hits(
     rarer words (RANKED_SECTIONS_BUDGET), or, when they are in fewer than `enough` posts,
     all."""
     args = (*scope.args, terms.include, terms.exclude, terms.langs, candidates)
+    every = _text_sql(filtered=scope.filtered, pruned=False, by_posts=scope.by_posts)
     if scope.by_posts:  # a few posts' sections: all ranked
-        rows = await conn.fetch(_text_sql(filtered=True, pruned=False, by_posts=True), *args)
-        return [Hit(r["section_id"], r["post_id"], r["rank"]) for r in rows]
-    pruned = _text_sql(filtered=scope.filtered, pruned=True)
-    rows = await conn.fetch(pruned, *args, RANKED_SECTIONS_BUDGET)
-    if _posts_in(rows) < enough:
-        rows = await conn.fetch(_text_sql(filtered=scope.filtered, pruned=False), *args)
+        rows = await conn.fetch(every, *args)
+    else:
+        pruned = _text_sql(filtered=scope.filtered, pruned=True)
+        rows = await conn.fetch(pruned, *args, RANKED_SECTIONS_BUDGET)
+        if _posts_in(rows) < enough:
+            rows = await conn.fetch(every, *args)
     return [Hit(r["section_id"], r["post_id"], r["rank"]) for r in rows]
 
 
@@ -469,10 +470,8 @@ async def vector_hits(
     `exact` (a small revision), else by the revision's HNSW index, unless what passed the
     filters of what the index gave is in fewer than `enough` posts. Runs in the caller's
     transaction, after `session` (which set `hnsw.ef_search` to `ef_search_for`)."""
-    if scope.by_posts:  # a few posts' sections: exactly
-        sql = _exact_vector_sql(dims, filtered=True, by_posts=True)
-        rows = await conn.fetch(sql, *scope.args, query, candidates)
-        return [Hit(r["section_id"], r["post_id"], 1.0 - float(r["distance"])) for r in rows]
+    # A few posts' sections (by posts) or a small revision's: exactly, at once.
+    exact = exact or scope.by_posts
     rows: list[asyncpg.Record] = []
     if not exact:
         take = ef_search_for(candidates, filtered=scope.filtered, iterative=iterative)
@@ -483,9 +482,8 @@ async def vector_hits(
     if exact or (len(rows) < candidates and _posts_in(rows) < enough):
         # The filter passed too few of what the index gave (or the revision is small, or
         # has no index yet): the matching posts' sections, exactly, are complete.
-        rows = await conn.fetch(
-            _exact_vector_sql(dims, filtered=scope.filtered), *scope.args, query, candidates
-        )
+        sql = _exact_vector_sql(dims, filtered=scope.filtered, by_posts=scope.by_posts)
+        rows = await conn.fetch(sql, *scope.args, query, candidates)
     return [Hit(r["section_id"], r["post_id"], 1.0 - float(r["distance"])) for r in rows]
 
 
