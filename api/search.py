@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -170,18 +170,32 @@ def _dumps(body: dict[str, Any]) -> str:
 
 
 def _date(raw: str, parameter: str, *, end: bool) -> datetime:
-    """`YYYY-MM-DD` (a whole day: `to` then means the end of that day) or an ISO datetime."""
+    """`YYYY-MM-DD` (a whole day: `to` then means the end of that day) or an ISO datetime
+    (UTC unless it names a zone). Past either end of what a datetime holds (the end of
+    9999-12-31, or a zone that moves 0001-01-01 or 9999-12-31 over the edge) it is that
+    end: no bound, as meant."""
     text = raw.strip()
     try:
         if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return day + timedelta(days=1) if end else day
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            value = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            if end:
+                value = value.replace(tzinfo=None)  # naive: the addition may overflow below
+        else:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise _bad(
             f"{parameter} must be a date (YYYY-MM-DD) or an ISO 8601 datetime", parameter
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        if len(text) == 10 and end:
+            return (value + timedelta(days=1)).replace(tzinfo=UTC)
+        if not value.tzinfo:
+            return value.replace(tzinfo=UTC)
+        value.astimezone(UTC)  # as the database will hold it: overflows past either end
+        return value
+    except OverflowError:
+        edge = datetime.max if value.year == MAXYEAR else datetime.min
+        return edge.replace(tzinfo=UTC)
 
 
 def parse_params(query: Any) -> SearchParams:

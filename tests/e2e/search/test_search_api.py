@@ -258,6 +258,26 @@ async def test_date_range_filters(search_api: str, http: aiohttp.ClientSession) 
     }
 
 
+async def test_a_range_to_the_last_day_there_is_open_ended(
+    search_api: str, http: aiohttp.ClientSession
+) -> None:
+    # The end of 9999-12-31 overflowed a datetime: a 500 where every dated post is meant.
+    _, every = await search(http, search_api, q="station", site="blog", mode="vector", limit=50)
+    status, body = await search(
+        http, search_api, q="station", site="blog", mode="vector", limit=50, to="9999-12-31"
+    )
+    assert status == 200, body
+    dated = {r["postId"] for r in every["results"] if r["date"]}
+    assert dated and {r["postId"] for r in body["results"]} == dated
+    # A zone that moves either end of the calendar past it is that end, not a 500.
+    for edge in ({"to": "9999-12-31T23:59:59-12:00"}, {"from": "0001-01-01T00:00:00+14:00"}):
+        status, body = await search(
+            http, search_api, q="station", site="blog", mode="vector", limit=50, **edge
+        )
+        assert status == 200, body
+        assert {r["postId"] for r in body["results"]} == dated
+
+
 async def test_stemming_follows_each_posts_language(
     search_api: str, http: aiohttp.ClientSession
 ) -> None:
