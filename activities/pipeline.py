@@ -168,9 +168,12 @@ class PipelineActivities:
             )
             return await self._admit(job, source)
 
-    def _build_options(self) -> dict[str, object]:
-        """The worker settings that change what a revision's files hold."""
+    def _build_options(self, job: JobInput) -> dict[str, object]:
+        """The worker settings and job options that change what a revision's files hold."""
         return {
+            "profile": job.profile,
+            "base_url": job.base_url,
+            "media": job.publish_media,
             "drafts": self.settings.include_drafts,
             "sanitize": self.settings.sanitize_html,
             "iframes": sorted(self.settings.iframe_hosts) if self.settings.sanitize_html else [],
@@ -184,7 +187,7 @@ class PipelineActivities:
             content_id=source.content_id,
             kind=kind,
             embedding=embedding_info(self.embedder),
-            options=self._build_options(),
+            options=self._build_options(job),
             # A forced re-embed may give other vectors for the same input: a new revision.
             nonce=job.job_id if plan.refresh_embeddings else None,
         )

@@ -27,6 +27,7 @@ from pressroom.workflows.plans import KNOWN_TASKS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pressroom.config import Settings
+from pressroom.conventions.names import PROFILE_NAMES
 from pressroom.models import JobInput
 from pressroom.publish import latest as revisions
 from pressroom.publish.layout import reserved_reason
@@ -80,6 +81,27 @@ class JobData(BaseModel):
     distFolder: str | None = Field(default=None, min_length=1, max_length=256)
     site: str | None = Field(default=None, pattern=SAFE_ID)
     revisionId: str | None = Field(default=None, pattern=SAFE_ID)
+    # Site conventions: the generator whose rules apply (else detected from the tree), the
+    # site's public URL (else its config's), and whether images are published with the JSON.
+    profile: str | None = None
+    baseUrl: str | None = Field(default=None, max_length=2048)
+    publishMedia: bool | None = None
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROFILE_NAMES:
+            raise ValueError(f"must be one of {', '.join(PROFILE_NAMES)}")
+        return value
+
+    @field_validator("baseUrl")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if _CONTROL.search(value) or not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError("must be an http(s) URL with no query or fragment")
+        return value
 
     @field_validator("site", "revisionId", mode="before")
     @classmethod
@@ -316,4 +338,7 @@ def job_input(request: JobRequest, body: dict[str, Any], settings: Settings) -> 
         # Orders a site's revisions: of two jobs for one site, the later request wins.
         requested_at=revisions.iso(datetime.now(UTC)),
         ignored_fields=ignored_fields(request)[0],
+        profile=data.profile or settings.site_profile,
+        base_url=data.baseUrl,
+        publish_media=settings.publish_media if data.publishMedia is None else data.publishMedia,
     )

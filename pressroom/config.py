@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     # source-wide MAX_FILE_BYTES still refuses the whole job above its own limit.
     max_post_bytes: int = Field(default=8 * 1024 * 1024, alias="MAX_POST_BYTES", ge=1)
     include_drafts: bool = Field(default=False, alias="INCLUDE_DRAFTS")
+    # The generator whose URL and date rules apply when a job names none; unset: detected.
+    site_profile: (
+        Literal["jekyll", "hugo", "zola", "astro", "docusaurus", "eleventy", "mkdocs", "plain"]
+        | None
+    ) = Field(default=None, alias="SITE_PROFILE")
+    # Copy every image (and its thumbnail) to `media/{sha256}.{ext}` in the artifact store.
+    publish_media: bool = Field(default=False, alias="PUBLISH_MEDIA")
     # Post HTML is cleaned with nh3 (Ammonia) under a blog allowlist; false keeps it verbatim
     # (scripts included): only for a trusted single-owner site.
     sanitize_html: bool = Field(default=True, alias="SANITIZE_HTML")

@@ -81,6 +81,10 @@ class Post(BaseModel):
     slug: str
     path: str  # repo-relative POSIX path of the source file
     title: str
+    # Where the site's generator publishes it: absolute when the site's base URL is known
+    # (its config or `data.baseUrl`), else root-relative; None when it renders no page.
+    url: str | None = None
+    aliases: list[str] = Field(default_factory=list)  # other URLs that redirect to it
     date: str | None = None  # ISO 8601 date or datetime
     updated: str | None = None
     authors: list[str] = Field(default_factory=list)
@@ -88,6 +92,8 @@ class Post(BaseModel):
     categories: list[str] = Field(default_factory=list)
     description: str = ""
     excerpt: str = ""
+    # What a listing shows: description, summary or excerpt as written, else the first paragraph.
+    summary: str = ""
     draft: bool = False
     word_count: int = 0
     reading_time: int = 0  # minutes, at least 1 for a non-empty post
@@ -157,6 +163,10 @@ class MediaItem(BaseModel):
     height: int | None = None
     referenced_by: list[MediaRef] = Field(default_factory=list)
     description: str = ""  # filled by a vision model when one is configured
+    url: str | None = None  # where the site's generator serves it (see Post.url)
+    # The copy in the artifact store (`media/{sha256}.{ext}`) when the job publishes media.
+    published_url: str | None = None
+    thumbnail_url: str | None = None
 
 
 # --- job contract -----------------------------------------------------------------------
@@ -191,6 +201,10 @@ class JobInput(BaseModel):
     # Unknown `data` fields of the request (`data.<name>`, a bounded list), accepted for older
     # clients and logged by the workflow. Defaulted, so histories recorded before it decode.
     ignored_fields: list[str] = []
+    # Site conventions (pressroom.conventions): None detects the profile from the tree.
+    profile: str | None = None
+    base_url: str | None = None  # the site's public URL, over what its config says
+    publish_media: bool = False  # images and thumbnails copied to `media/` in the store
 
 
 class StepProgress(BaseModel):

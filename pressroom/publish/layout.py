@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 # Bumped whenever artifacts built from the same input would come out different.
-FORMAT_VERSION = "pressroom/2"
+FORMAT_VERSION = "pressroom/3"
 
 # Names the published layout and the work store use for themselves.
 RESERVED_NAMES: frozenset[str] = frozenset(
