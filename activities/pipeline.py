@@ -219,7 +219,8 @@ class PipelineActivities:
     @activity.defn(name="parse_source")
     async def parse_source(self, req: StepRequest) -> ParseSummary:
         async with self._env(req.job.job_id, plans.PARSE) as env:
-            summary = await parse_source(self.parsing, env)
+            parsing = self.parsing.for_job(req.job.profile, req.job.base_url)
+            summary = await parse_source(parsing, env)
         return summary.model_copy(update={"embedding": embedding_info(self.embedder)})
 
     @activity.defn(name="embed_batch")

@@ -34,6 +34,7 @@ __all__ = [
     "ParseSummary",
     "Post",
     "PostError",
+    "ProfileSummary",
     "PublishSummary",
     "Section",
     "SourceSummary",
@@ -299,6 +300,28 @@ class SourceSummary(BaseModel):
     file_errors: int = 0
 
 
+MAX_PROFILE_NOTES = 20
+MAX_PROFILE_NOTE_CHARS = 300
+
+
+class ProfileSummary(BaseModel):
+    """The site profile a job used (pressroom.conventions): the generator, whether it was
+    detected or named, the site's folder and config file, its base URL, and in words what the
+    tree contributed. Bounded: it travels in the parse result and the job result."""
+
+    name: str
+    detected: bool = True
+    root: str = ""
+    config: str | None = None
+    base_url: str | None = None
+    contributed: list[str] = Field(default_factory=list)
+
+    @field_validator("contributed")
+    @classmethod
+    def _bounded(cls, value: list[str]) -> list[str]:
+        return [note[:MAX_PROFILE_NOTE_CHARS] for note in value[:MAX_PROFILE_NOTES]]
+
+
 class ParseSummary(BaseModel):
     """The parse step's result. The inline lists are the first entries that fit
     `inline_errors` (count and bytes); the full lists are JSON lines in the work store:
@@ -319,6 +342,7 @@ class ParseSummary(BaseModel):
     text_batches: int = 0
     media_batches: int = 0
     embedding: EmbeddingInfo | None = None  # the parsing worker's embedder, for later steps
+    profile: ProfileSummary | None = None  # None in histories recorded before profiles
 
     @model_validator(mode="after")
     def _bounded_lists(self) -> ParseSummary:
@@ -444,6 +468,7 @@ class JobResult(BaseModel):
     site: str
     revision: str | None = None  # once fetched
     embedding: EmbeddingInfo | None = None  # tasks that embed, once parsed
+    profile: ProfileSummary | None = None  # the site conventions applied, once parsed
     database: LoadSummary | None = None
     previous_revision: str | None = None  # the site's current revision before the load
     superseded: bool | None = None  # True: a later job's revision stays current

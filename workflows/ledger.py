@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         JobResult,
         LoadSummary,
         ParseSummary,
+        ProfileSummary,
         PublishSummary,
         SourceSummary,
         StepProgress,
@@ -84,6 +85,7 @@ class JobLedger:
         self.logs: list[str] = []
         self.source: SourceSummary | None = None
         self.embedding: EmbeddingInfo | None = None
+        self.profile: ProfileSummary | None = None
         self.loaded: LoadSummary | None = None
         self.built: ArtifactSummary | None = None
         self.published: PublishSummary | None = None
@@ -155,6 +157,7 @@ class JobLedger:
             f"parse: {parsed.posts} posts, {parsed.sections} sections, {parsed.media} media, "
             f"{parsed.error_count} errors, {parsed.warning_count} warnings"
         )
+        self.profile = parsed.profile
         if embeds:  # the result names the embedder of tasks that embed
             self.embedding = parsed.embedding
 
@@ -265,6 +268,7 @@ class JobLedger:
             site=self.job.site,
             revision=self.source.revision_id if self.source else None,
             embedding=self.embedding,
+            profile=self.profile,
             database=loaded,
             previous_revision=(loaded.previous_revision or None) if loaded else None,
             superseded=superseded or None,

@@ -27,6 +27,8 @@ FIELD_CAPS: dict[str, int] = {
     "term": 100,  # one tag or category
     "term_count": 100,  # tags, and categories, each
     "heading": 300,
+    "url": 2048,  # a post's URL, and each alias
+    "alias_count": 50,
     "alt": 1000,
     "front_matter_string": 4096,
 }
@@ -50,6 +52,14 @@ class Caps:
             return value
         self.cuts.append(f"{field} cut from {len(value)} to {limit} characters")
         return cut(value, limit)
+
+    def url(self, value: str | None) -> str | None:
+        """A URL is kept whole or not at all: a cut one would point somewhere else."""
+        limit = FIELD_CAPS["url"]
+        if value is None or len(value) <= limit:
+            return value
+        self.cuts.append(f"url of {len(value)} characters dropped (over {limit})")
+        return None
 
     def texts(self, field: str, values: list[str], each: str, count: str) -> list[str]:
         limit = FIELD_CAPS[count]

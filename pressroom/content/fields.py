@@ -39,8 +39,11 @@ _DATE_FORMATS = (
 
 
 def authors(meta: dict[str, Any]) -> list[str]:
-    """`author` and `authors`: names, or the `name` (else `id`) of author objects."""
-    return _unique([*_people(meta.get("author")), *_people(meta.get("authors"))])
+    """`author`, `authors` and `by` (the Go blog's): names, or the `name` (else `id`) of
+    author objects."""
+    return _unique(
+        [*_people(meta.get("author")), *_people(meta.get("authors")), *_people(meta.get("by"))]
+    )
 
 
 def tags(meta: dict[str, Any]) -> list[str]:

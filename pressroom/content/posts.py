@@ -23,6 +23,8 @@ from pressroom.content.frontmatter import FrontMatterError, split_front_matter
 from pressroom.content.paths import keep_first
 from pressroom.content.render import MarkdownError, RenderedMarkdown, render
 from pressroom.content.sanitize import HtmlPolicy, sanitize_html
+from pressroom.conventions.place import place_page, resolve_authors
+from pressroom.conventions.profile import Page, SiteProfile
 from pressroom.models import Post, PostError, Section
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
 
 POST_SUFFIXES = (".md", ".markdown")
 WORDS_PER_MINUTE = 200
+# No generator named or found: each post at its path (pressroom.conventions.plain).
+PLAIN = SiteProfile(name="plain")
 _DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 _BUNDLE_INDEX = frozenset({"index", "_index"})  # Hugo: leaf and branch bundles
 
@@ -58,16 +62,20 @@ def parse_post(
     known_files: frozenset[str] = frozenset(),
     html_policy: HtmlPolicy | None = None,
     warnings: list[str] | None = None,
+    profile: SiteProfile | None = None,
 ) -> Post:
     """Parse one post. Raises PostParseError (never anything else) when it cannot.
 
     `html_policy` (default: sanitise, pressroom.content.sanitize.HtmlPolicy) cleans the HTML;
-    `warnings`, when given, receives one line per field cut to its cap.
+    `warnings`, when given, receives one line per field cut to its cap; `profile` (default: a
+    plain folder) says which generator's rules give the URL, dates and authors.
     """
     path = normalise_path(rel_path)
     text = _decode(data)
     try:
-        return _build(path, text, data, known_files, html_policy or HtmlPolicy(), warnings)
+        return _build(
+            path, text, data, known_files, html_policy or HtmlPolicy(), warnings, profile or PLAIN
+        )
     except PostParseError:
         raise
     except (FrontMatterError, MarkdownError) as exc:
@@ -141,6 +149,7 @@ def _build(
     known_files: frozenset[str],
     html_policy: HtmlPolicy,
     warnings: list[str] | None,
+    profile: SiteProfile,
 ) -> Post:
     meta, body, _format = split_front_matter(text)
     rendered = render(body, post_path=path, known_files=known_files)
@@ -154,22 +163,32 @@ def _build(
     caps = Caps()
     words = rendered.word_count
     sections = _sections(pid, rendered, caps)  # first: its note leads the warning
+    title = caps.text("title", fields.title_of(meta, rendered, name_slug))
+    placed = place_page(profile, Page(path=path, meta=meta, title=title))
+    authors = placed.authors or resolve_authors(profile, fields.authors(meta))
+    description = caps.text(
+        "description",
+        fields.text_of(meta.get("description")) or fields.text_of(meta.get("summary")),
+    )
+    excerpt = fields.excerpt(meta, rendered, path, known_files)
     post = Post(
         id=pid,
         slug=caps.text("slug", fields.text_of(meta.get("slug")) or name_slug),
         path=path,
-        title=caps.text("title", fields.title_of(meta, rendered, name_slug)),
-        date=fields.iso_date(meta.get("date")) or name_date,
-        updated=fields.first_date(meta, "updated", "lastmod", "last_modified_at"),
-        authors=caps.texts("authors", fields.authors(meta), "author", "author_count"),
-        tags=caps.texts("tags", fields.tags(meta), "term", "term_count"),
-        categories=caps.texts("categories", fields.categories(meta), "term", "term_count"),
-        description=caps.text(
-            "description",
-            fields.text_of(meta.get("description")) or fields.text_of(meta.get("summary")),
+        title=title,
+        url=caps.url(placed.url),
+        aliases=caps.texts("aliases", placed.aliases, "url", "alias_count"),
+        date=placed.date or fields.iso_date(meta.get("date")) or name_date,
+        updated=placed.updated or fields.first_date(meta, "updated", "lastmod", "last_modified_at"),
+        authors=caps.texts("authors", authors, "author", "author_count"),
+        tags=caps.texts("tags", placed.tags or fields.tags(meta), "term", "term_count"),
+        categories=caps.texts(
+            "categories", placed.categories or fields.categories(meta), "term", "term_count"
         ),
-        excerpt=fields.excerpt(meta, rendered, path, known_files),
-        draft=fields.is_draft(meta, path),
+        description=description,
+        excerpt=excerpt,
+        summary=description or excerpt,
+        draft=fields.is_draft(meta, path) if placed.draft is None else placed.draft,
         word_count=words,
         reading_time=math.ceil(words / WORDS_PER_MINUTE) if words else 0,
         html=sanitize_html(rendered.html, html_policy),

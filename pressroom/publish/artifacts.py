@@ -291,8 +291,10 @@ def build_manifest(
     created_at: str,
     output_key: str = "",
     kind: str = "full",
+    profile: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of a built revision: what it holds and the sha256/size of every file.
+    """The manifest of a built revision: what it holds and the sha256/size of every file,
+    and the site profile (generator, base URL, what the tree contributed) it was built with.
 
     `files` are POSIX paths relative to `dir`; the manifest does not list itself.
     `output_key` identifies the revision's output (pressroom/publication.py): a later job
@@ -318,6 +320,7 @@ def build_manifest(
         "created_at": created_at,
         "counts": dict(counts),
         "embedding": dict(embedding),
+        "profile": dict(profile) if profile is not None else None,
         "files": listed,
     }
 

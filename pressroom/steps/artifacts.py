@@ -7,6 +7,7 @@ writers, then puts the files in the work store for the publish step.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from pressroom.models import ArtifactFile, ArtifactSummary, EmbeddingInfo, MediaItem, Post
+from pressroom.models import (
+    ArtifactFile,
+    ArtifactSummary,
+    EmbeddingInfo,
+    MediaItem,
+    Post,
+    ProfileSummary,
+)
 from pressroom.publish import artifacts
 from pressroom.publish.artifacts import SearchEntry
 from pressroom.steps.env import RevisionTarget, StepEnv
@@ -112,6 +120,7 @@ class _Sources:
     reports: Path
     text: VectorStream | None
     images: VectorStream | None
+    profile: dict[str, Any] | None = None  # the site profile the parse step used
 
 
 def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
@@ -151,12 +160,19 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
         created_at=req.created_at,
         output_key=req.target.output_key,
         kind=req.target.kind,
+        profile=src.profile,
     )
     artifacts.write_manifest(out, manifest)
     return [
         ArtifactFile(name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name))
         for name in (*ARTIFACT_FILES, artifacts.MANIFEST_JSON)
     ]
+
+
+def _profile_summary(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """What the manifest says of the site profile: as the job result shows it."""
+    keys = ("name", "detected", "root", "config", "base_url", "contributed")
+    return ProfileSummary(**{k: profile[k] for k in keys if k in profile}).model_dump()
 
 
 async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
@@ -173,7 +189,10 @@ async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
         text, images = await download_vectors(env, req.text_batches, req.media_batches)
     env.progress(1, 3, "writing JSON")
     out = env.scratch / "out"
-    src = _Sources(posts_path, media_path, reports, text, images)
+    profile = None
+    if await env.store.exists(env.keys.profile):  # absent in jobs parsed before profiles
+        profile = _profile_summary(json.loads(await env.store.get_bytes(env.keys.profile)))
+    src = _Sources(posts_path, media_path, reports, text, images, profile)
     files = await asyncio.to_thread(_build, req, src, out)
     env.progress(2, 3, "uploading to the work store")
     for f in files:

@@ -16,6 +16,7 @@ parse. The summary carries the first of each list within the inline budget
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,8 +27,18 @@ from pressroom.config import Settings
 from pressroom.content.media import describe_image, is_image_path, unique_media_paths
 from pressroom.content.posts import is_post_path, unique_post_paths
 from pressroom.content.sanitize import HtmlPolicy
+from pressroom.conventions.detect import detect_profile
+from pressroom.conventions.place import media_url
+from pressroom.conventions.profile import SiteProfile
 from pressroom.embeddings.inputs import input_sha256, media_input
-from pressroom.models import MediaItem, MediaRef, ParseSummary, PostError, inline_errors
+from pressroom.models import (
+    MediaItem,
+    MediaRef,
+    ParseSummary,
+    PostError,
+    ProfileSummary,
+    inline_errors,
+)
 from pressroom.steps.env import StepEnv
 from pressroom.steps.parse_part import (
     PartSummary,
@@ -111,10 +122,14 @@ def _batch_files(
     return out
 
 
-def _media(snapshot: Snapshot, image_paths: list[str], refs: list[Path]) -> list[MediaItem]:
-    """Every image, with the posts (and alt texts) that show it, in post order, deduplicated
-    per (post, alt) as `media.attach_references` does."""
+def _media(
+    snapshot: Snapshot, image_paths: list[str], refs: list[Path], profile: SiteProfile
+) -> list[MediaItem]:
+    """Every image, with the URL the site serves it at and the posts (and alt texts) that
+    show it, in post order, deduplicated per (post, alt) as `media.attach_references` does."""
     media = {p: describe_image(p, snapshot.read(p)) for p in image_paths}
+    for path, item in media.items():
+        item.url = media_url(profile, path)
     seen: dict[str, dict[tuple[str, str], None]] = {}
     for part in refs:
         for post_id, path, alt in read_jsonl(part):
@@ -139,10 +154,17 @@ class ParseInput:
     keep_images: bool = False
     processes: int = 1
     html_policy: HtmlPolicy | None = None
+    # The job's `data.profile` (or SITE_PROFILE) and `data.baseUrl`: None detects / reads
+    # them from the tree (pressroom.conventions.detect).
+    profile: str | None = None
+    base_url: str | None = None
 
     def post_options(self) -> PostOptions:
         policy = self.html_policy or html_policy_for(Settings())
         return PostOptions(self.include_drafts, self.max_post_bytes, policy)
+
+    def for_job(self, profile: str | None, base_url: str | None) -> ParseInput:
+        return dataclasses.replace(self, profile=profile, base_url=base_url)
 
 
 async def parse_source(req: ParseInput, env: StepEnv) -> ParseSummary:
@@ -155,6 +177,18 @@ async def parse_source(req: ParseInput, env: StepEnv) -> ParseSummary:
     )
     with Snapshot(tar_path) as snapshot:
         names = snapshot.names()
+        profile = await asyncio.to_thread(
+            detect_profile,
+            names,
+            snapshot.read,
+            size=snapshot.size,
+            name=req.profile,
+            base_url=req.base_url,
+        )
+        options = dataclasses.replace(options, profile=profile)
+        await env.store.put_bytes(
+            env.keys.profile, profile.model_dump_json().encode(), "application/json"
+        )
         post_paths, duplicate_posts = unique_post_paths(n for n in names if is_post_path(n))
         image_paths, duplicate_media = unique_media_paths(n for n in names if is_image_path(n))
         # Errors found before parsing, in the order the full list gives them.
@@ -174,7 +208,9 @@ async def parse_source(req: ParseInput, env: StepEnv) -> ParseSummary:
         for part in parts:
             summary.merge(part)
         part_files = _PartFiles(parts_dir, len(parts))
-        media_items = await asyncio.to_thread(_media, snapshot, image_paths, part_files.of("refs"))
+        media_items = await asyncio.to_thread(
+            _media, snapshot, image_paths, part_files.of("refs"), profile
+        )
         env.progress(len(post_paths), len(post_paths), "writing parsed data")
         text_batches, media_batches = await _write_outputs(req, env, part_files, early, media_items)
         if req.keep_images:
@@ -194,6 +230,10 @@ async def parse_source(req: ParseInput, env: StepEnv) -> ParseSummary:
         warning_count=summary.warning_count,
         text_batches=text_batches,
         media_batches=media_batches,
+        profile=ProfileSummary(
+            **profile.model_dump(include={"name", "detected", "root", "config", "base_url"}),
+            contributed=profile.contributed,
+        ),
     )
 
 

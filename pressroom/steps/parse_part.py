@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from pressroom.content.posts import PostParseError, parse_post
 from pressroom.content.sanitize import HtmlPolicy
+from pressroom.conventions.profile import SiteProfile
 from pressroom.embeddings.inputs import input_sha256, section_input
 from pressroom.models import (
     MAX_INLINE_ERROR_BYTES,
@@ -111,6 +112,7 @@ def parse_file(
     *,
     html_policy: HtmlPolicy | None = None,
     warnings: list[str] | None = None,
+    profile: SiteProfile | None = None,
 ) -> Post | PostError:
     """Parse one post; a failure is a PostError with the path and reason, never an exception.
     `warnings` receives what was cut from a post that is kept (content.caps.FIELD_CAPS)."""
@@ -123,7 +125,12 @@ def parse_file(
                 path=rel_path, reason=f"post is {n} bytes, over MAX_POST_BYTES={max_bytes}"
             )
         return parse_post(
-            rel_path, read(), known_files=known, html_policy=html_policy, warnings=warnings
+            rel_path,
+            read(),
+            known_files=known,
+            html_policy=html_policy,
+            warnings=warnings,
+            profile=profile,
         )
     except PostParseError as exc:
         return PostError(path=rel_path, reason=str(exc))
@@ -153,15 +160,21 @@ def parse_one(
 
 @dataclass(frozen=True)
 class PostOptions:
-    """How each post is parsed: drafts kept or skipped, the size cap, the HTML policy."""
+    """How each post is parsed: drafts kept or skipped, the size cap, the HTML policy, the
+    site's conventions (None: a plain folder)."""
 
     include_drafts: bool = False
     max_post_bytes: int | None = None  # None: no cap
     html_policy: HtmlPolicy = field(default_factory=HtmlPolicy)
+    profile: SiteProfile | None = None
 
-    def argv(self) -> list[str]:
-        """These options as a child process's arguments (`main`)."""
+    def argv(self, profile_file: Path | None = None) -> list[str]:
+        """These options as a child process's arguments (`main`); the profile, which may be
+        too long for an argument, goes in `profile_file`."""
         args = ["--include-drafts"] if self.include_drafts else []
+        if self.profile is not None and profile_file is not None:
+            profile_file.write_text(self.profile.model_dump_json(), encoding="utf-8")
+            args += ["--profile", str(profile_file)]
         if self.max_post_bytes is not None:
             args += ["--max-post-bytes", str(self.max_post_bytes)]
         if not self.html_policy.sanitize:
@@ -174,7 +187,10 @@ class PostOptions:
         if args.iframe_hosts is not None:
             hosts = tuple(h for h in args.iframe_hosts.split(",") if h)
             policy = HtmlPolicy(sanitize=policy.sanitize, iframe_hosts=hosts)
-        return cls(args.include_drafts, args.max_post_bytes, policy)
+        profile = None
+        if args.profile is not None:
+            profile = SiteProfile.model_validate_json(args.profile.read_text(encoding="utf-8"))
+        return cls(args.include_drafts, args.max_post_bytes, policy, profile)
 
 
 def _inline(rows: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -244,6 +260,7 @@ class PartWriter:
                 self.options.max_post_bytes,
                 html_policy=self.options.html_policy,
                 warnings=cut,
+                profile=self.options.profile,
             )
             if isinstance(outcome, PostError):
                 summary.error_count += 1
@@ -295,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-post-bytes", type=int)
     parser.add_argument("--no-sanitize", action="store_true", help="keep post HTML verbatim")
     parser.add_argument("--iframe-hosts", help="comma-separated; default: the built-in list")
+    parser.add_argument("--profile", type=Path, help="the site profile, as JSON")
     args = parser.parse_args(argv)
     with Snapshot.with_index(args.snapshot, args.index) as snapshot:
         writer = PartWriter(snapshot, args.out, args.part, PostOptions.from_args(args))

@@ -125,7 +125,7 @@ async def parse_parts(
     slices = [post_paths[i : i + size] for i in range(0, len(post_paths), size)] or [[]]
     await asyncio.to_thread(_prepare, out, snapshot, slices)
     tracker = _Progress(len(slices), len(post_paths), progress)
-    argv = options.argv()
+    argv = options.argv(out / "profile.json")
     tasks: list[asyncio.Task[PartSummary]] = []
     # A TaskGroup: one failed part cancels (and so kills) the others.
     async with asyncio.TaskGroup() as group:

@@ -52,6 +52,11 @@ class WorkKeys:
         return f"{self.prefix}/parsed/posts.jsonl"
 
     @property
+    def profile(self) -> str:
+        """The site profile the parse step used (pressroom.conventions), as JSON."""
+        return f"{self.prefix}/parsed/profile.json"
+
+    @property
     def media(self) -> str:
         return f"{self.prefix}/parsed/media.jsonl"
 
