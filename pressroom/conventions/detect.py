@@ -15,7 +15,7 @@ from pressroom.conventions.generators import GENERATORS
 from pressroom.conventions.profile import SiteProfile
 from pressroom.conventions.site_tree import SiteTree
 
-__all__ = ["MAX_CONFIG_DEPTH", "detect_profile"]
+__all__ = ["MAX_CONFIG_DEPTH", "detect_profile", "is_site_file"]
 
 # A site's config sits at the root or a folder or two down (`docs/`, `website/`); deeper
 # ones are examples and fixtures inside a project.
@@ -32,6 +32,10 @@ _CONFIGS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("jekyll", re.compile(r"_config\.ya?ml")),
     ("config", re.compile(r"config\.(?:toml|ya?ml|json)")),  # Hugo or Zola: read to tell
 )
+# Files besides configs that the rules read: author lists (Docusaurus `blog/authors.yml`,
+# the MkDocs blog plugin's `.authors.yml`), found a few folders down.
+_AUTHORS = re.compile(r"\.?authors\.ya?ml")
+MAX_AUTHORS_DEPTH = MAX_CONFIG_DEPTH + 3
 _ZOLA_KEY = re.compile(r"^\s*base_url\s*=", re.MULTILINE)
 _HUGO_KEY = re.compile(
     r"^\s*[\"']?(?:baseURL|baseurl|contentDir|languageCode|theme|permalinks|taxonomies)\b",
@@ -79,13 +83,23 @@ def detect_profile(
     return profile
 
 
+def is_site_file(path: str) -> bool:
+    """True for a file the conventions may read (a config, an author list): the fetch step
+    keeps these in the snapshot beside posts and images."""
+    base = posixpath.basename(path)
+    depth = path.count("/")
+    if depth <= MAX_CONFIG_DEPTH + 2 and any(p.fullmatch(base) for _, p in _CONFIGS):
+        return True  # +2: Hugo's `config/_default/hugo.toml` under a site folder
+    return depth <= MAX_AUTHORS_DEPTH and _AUTHORS.fullmatch(base) is not None
+
+
 def _find(tree: SiteTree, only: str | None) -> tuple[str, str, str | None] | None:
     """(profile, site root, config path) of the shallowest config; with `only`, of that
     generator's. None when there is none."""
     best: tuple[int, int, str, str, str] | None = None
     for path in tree.names:
         depth = path.count("/")
-        if depth > MAX_CONFIG_DEPTH:
+        if depth > MAX_CONFIG_DEPTH + 2:
             continue
         base = posixpath.basename(path)
         for rank, (profile, pattern) in enumerate(_CONFIGS):
@@ -97,7 +111,13 @@ def _find(tree: SiteTree, only: str | None) -> tuple[str, str, str | None] | Non
                     continue
             if only is not None and profile != only:
                 continue
-            candidate = (depth, rank, profile, posixpath.dirname(path), path)
+            root = posixpath.dirname(path)
+            if root == "config/_default" or root.endswith("/config/_default"):
+                root = posixpath.dirname(posixpath.dirname(root))  # Hugo's config folder
+                depth -= 2
+            if depth > MAX_CONFIG_DEPTH:
+                continue
+            candidate = (depth, rank, profile, root, path)
             if best is None or candidate < best:
                 best = candidate
     if best is None and only in (None, "jekyll") and (root := _posts_root(tree)) is not None:

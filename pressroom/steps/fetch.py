@@ -1,7 +1,8 @@
 """Step 1, fetch: materialise the source, validate it, snapshot posts and images to the work store.
 
-The snapshot is an uncompressed tar of only the files later steps read (Markdown and images),
-in sorted order, so every later step (on any worker) sees exactly the same tree.
+The snapshot is an uncompressed tar of only the files later steps read (Markdown, images, and
+the site's config and author files, `conventions.detect.is_site_file`), in sorted order, so
+every later step (on any worker) sees exactly the same tree.
 
 A file that cannot be part of the tree is left out and reported, never a failed fetch: a name
 that is not UTF-8 (listed with its printable form, `sources.printable_path`) and, in a local
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from pressroom.content.media import is_image_path
 from pressroom.content.posts import is_post_path
+from pressroom.conventions.detect import is_site_file
 from pressroom.models import PostError, SourceSummary
 from pressroom.sources import (
     FetchOptions,
@@ -67,7 +69,9 @@ async def fetch_source(req: FetchInput, env: StepEnv) -> SourceSummary:
         req.repo_url, scratch / "src", req.limits, req.options, env.http, problems=problems
     )
     files = await asyncio.to_thread(list_source_files, root)
-    wanted = [f for f in files if is_post_path(f.path) or is_image_path(f.path)]
+    wanted = [
+        f for f in files if is_post_path(f.path) or is_image_path(f.path) or is_site_file(f.path)
+    ]
     relevant = [f for f in wanted if is_utf8_path(f.path)]
     problems += [
         PostError(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pressroom.conventions.detect import is_site_file
 from tests.unit.conventions.sites import profile_of
 
 POST = "---\ntitle: x\n---\nbody\n"
@@ -92,3 +93,26 @@ def test_python_tags_in_a_yaml_config_are_plain_values_never_run(tmp_path: Path)
     profile = profile_of({"_config.yml": text, "_posts/2020-01-01-a.md": POST})
     assert profile.base_url == "https://x.org/"
     assert not marker.exists()
+
+
+def test_hugos_config_folder_sets_the_root_above_it() -> None:
+    profile = profile_of({"site/config/_default/hugo.toml": 'baseURL = "https://h.org/"\n'})
+    assert (profile.name, profile.root, profile.base_url) == ("hugo", "site", "https://h.org/")
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [
+        ("hugo.toml", True),
+        ("docs/mkdocs.yml", True),
+        ("site/config/_default/config.toml", True),
+        ("website/docusaurus.config.ts", True),
+        ("blog/authors.yml", True),
+        ("docs/blog/.authors.yml", True),
+        ("package.json", False),
+        ("a/b/c/d/e/hugo.toml", False),
+        ("src/config.py", False),
+    ],
+)
+def test_the_snapshot_keeps_configs_and_author_lists(path: str, kept: bool) -> None:
+    assert is_site_file(path) is kept
