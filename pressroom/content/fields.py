@@ -33,6 +33,7 @@ _DATE_FORMATS = (
     "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d %H:%M",
     "%Y/%m/%d",
+    "%Y-%m-%d",  # one-digit months and days (`2024-4-09`), which fromisoformat refuses
     "%B %d, %Y",
     "%d %B %Y",
 )

@@ -124,12 +124,17 @@ def _headless_sections(tree: SiteTree, content_dir: str) -> list[str]:
     return found
 
 
-def _never_renders(meta: Mapping[str, Any]) -> bool:
+def _render_option(meta: Mapping[str, Any]) -> str | None:
+    """The page's own `build.render` (or `_build`), lower-cased; None when it sets none."""
     for key in ("build", "_build"):
         options = meta.get(key)
-        if isinstance(options, dict) and str(options.get("render")).lower() in ("never", "false"):
-            return True
-    return False
+        if isinstance(options, dict) and "render" in options:
+            return str(options["render"]).lower()
+    return None
+
+
+def _never_renders(meta: Mapping[str, Any]) -> bool:
+    return _render_option(meta) in ("never", "false")
 
 
 def place(profile: SiteProfile, page: Page) -> Placement:
@@ -179,7 +184,12 @@ def _name_slug(name: str, date_keys: list[str]) -> str:
 
 
 def _is_headless(rel: str, meta: Mapping[str, Any], headless: list[str]) -> bool:
-    if _never_renders(meta) or meta.get("headless") is True:
+    """A page's own `build.render` wins over a cascaded one (the glossary section renders
+    while its terms do not); a cascade covers the section page that sets it, too."""
+    own = _render_option(meta)
+    if own is not None:
+        return own in ("never", "false")
+    if meta.get("headless") is True:
         return True
     return any(rel.startswith(folder + "/") or not folder for folder in headless)
 
