@@ -88,3 +88,32 @@ def test_images_are_where_the_generator_serves_them(name: str) -> None:
     media = expected.get("media") or {}
     got = {path: media_url(profile, path) for path in media}
     assert got == media
+
+
+def _shows_a_date(corpus: str, path: str, meta: dict[str, Any]) -> bool:
+    """Pages whose generator shows a date: the Go blog's articles (every page but the
+    index, the archive, README and redirect stubs), Jekyll's posts, and Hugo pages that
+    write one of hugo.toml's `[frontmatter] date` keys (none in hugo-docs: its `date:` lines
+    are all inside code samples)."""
+    if corpus == "go-blog":
+        skip = ("blog/index.md", "blog/all.md", "blog/README.md")
+        return path not in skip and "redirect" not in meta
+    if corpus == "jekyll-docs":
+        return "/_posts/" in path
+    return "date" in meta
+
+
+@pytest.mark.parametrize("name", CORPUS_NAMES)
+def test_at_least_99_percent_of_dated_pages_have_a_date(name: str) -> None:
+    root = CORPORA / name
+    names = _tree(root)
+    profile = _profile(root, names)
+    dated = undated = 0
+    for path in (n for n in names if is_post_path(n)):
+        post = parse_post(path, (root / path).read_bytes(), profile=profile)
+        if _shows_a_date(name, path, post.front_matter):
+            dated += post.date is not None
+            undated += post.date is None
+    assert dated + undated == 0 or dated / (dated + undated) >= 0.99, (dated, undated)
+    if name != "hugo-docs":
+        assert dated >= 100  # the rule found the articles, not an empty set
