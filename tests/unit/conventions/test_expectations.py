@@ -92,12 +92,12 @@ def test_images_are_where_the_generator_serves_them(name: str) -> None:
 
 def _shows_a_date(corpus: str, path: str, meta: dict[str, Any]) -> bool:
     """Pages whose generator shows a date: the Go blog's articles (every page but the
-    index, the archive, README and redirect stubs), Jekyll's posts, and Hugo pages that
+    index, the archive, the READMEs and redirect stubs), Jekyll's posts, and Hugo pages that
     write one of hugo.toml's `[frontmatter] date` keys (none in hugo-docs: its `date:` lines
     are all inside code samples)."""
     if corpus == "go-blog":
         skip = ("blog/index.md", "blog/all.md", "blog/README.md")
-        return path not in skip and "redirect" not in meta
+        return path not in skip and path != "README.md" and "redirect" not in meta
     if corpus == "jekyll-docs":
         return "/_posts/" in path
     return "date" in meta
