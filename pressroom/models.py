@@ -309,6 +309,8 @@ class ProfileSummary(BaseModel):
     detected or named, the site's folder and config file, its base URL, and in words what the
     tree contributed. Bounded: it travels in the parse result and the job result."""
 
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
     name: str
     detected: bool = True
     root: str = ""

@@ -172,7 +172,7 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
 def _profile_summary(profile: Mapping[str, Any]) -> dict[str, Any]:
     """What the manifest says of the site profile: as the job result shows it."""
     keys = ("name", "detected", "root", "config", "base_url", "contributed")
-    return ProfileSummary(**{k: profile[k] for k in keys if k in profile}).model_dump()
+    return ProfileSummary(**{k: profile[k] for k in keys if k in profile}).model_dump(by_alias=True)
 
 
 async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:

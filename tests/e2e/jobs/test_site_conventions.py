@@ -1,0 +1,87 @@
+"""End to end: a job over a copy of part of hugo-docs (its hugo.toml, a section, a page
+bundle with images, the headless `_common` folder) publishes each post's URL and each image's,
+says which profile it used in the result and the manifest, and follows `data.profile` and
+`data.baseUrl` when a job gives them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from pressroom.config import Settings
+from tests.conftest import CORPORA
+from tests.jobs import job_request, run_job
+
+HUGO = CORPORA / "hugo-docs"
+PARTS = (
+    "hugo.toml",
+    "content/en/_common",
+    "content/en/about",
+    "content/en/host-and-deploy/_index.md",
+    "content/en/host-and-deploy/host-on-github-pages",
+)
+
+
+def _hugo_copy(dest: Path) -> Path:
+    for part in PARTS:
+        src, out = HUGO / part, dest / part
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, out)
+        else:
+            shutil.copy2(src, out)
+    return dest
+
+
+def _published(settings: Settings, result: dict[str, Any]) -> dict[str, Any]:
+    out = Path(settings.artifacts_location) / "dist" / result["revision"]
+    return {
+        name: json.loads((out / f"{name}.json").read_text())
+        for name in ("posts", "media", "manifest")
+    }
+
+
+async def test_a_hugo_site_publishes_urls_and_says_which_profile(
+    settings: Settings, worker: None, temporal_client: Client, tmp_path: Path
+) -> None:
+    site = _hugo_copy(tmp_path / "hugo")
+    result = await run_job(temporal_client, settings, job_request(site, task="parse-only"))
+    assert result["status"] == "completed", result
+    profile = result["profile"]
+    assert (profile["name"], profile["detected"], profile["config"]) == ("hugo", True, "hugo.toml")
+    assert profile["baseUrl"] == "https://gohugo.io/"
+    assert "content folder content/en (module mount)" in profile["contributed"]
+
+    files = _published(settings, result)
+    assert files["manifest"]["profile"]["name"] == "hugo"
+    urls = {p["path"]: p["url"] for p in files["posts"]["posts"]}
+    assert urls["content/en/about/features.md"] == "https://gohugo.io/about/features/"
+    assert urls["content/en/host-and-deploy/_index.md"] == "https://gohugo.io/host-and-deploy/"
+    assert urls["content/en/host-and-deploy/host-on-github-pages/index.md"] == (
+        "https://gohugo.io/host-and-deploy/host-on-github-pages/"
+    )
+    common = [path for path in urls if path.startswith("content/en/_common/")]
+    assert common and all(urls[path] is None for path in common)
+    media = {m["path"]: m["url"] for m in files["media"]["media"]}
+    image = "content/en/host-and-deploy/host-on-github-pages/gh-pages-01.png"
+    assert media[image] == "https://gohugo.io/host-and-deploy/host-on-github-pages/gh-pages-01.png"
+
+
+async def test_a_job_names_the_profile_and_base_url(
+    settings: Settings, worker: None, temporal_client: Client, tmp_path: Path
+) -> None:
+    site = _hugo_copy(tmp_path / "hugo")
+    body = job_request(site, task="parse-only", site="mirror")
+    body["data"] |= {"profile": "plain", "baseUrl": "https://mirror.example.org/docs"}
+    result = await run_job(temporal_client, settings, body)
+    assert result["status"] == "completed", result
+    assert (result["profile"]["name"], result["profile"]["detected"]) == ("plain", False)
+    posts = _published(settings, result)["posts"]["posts"]
+    urls = {p["path"]: p["url"] for p in posts}
+    assert urls["content/en/about/features.md"] == (
+        "https://mirror.example.org/docs/content/en/about/features"
+    )
