@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from pressroom.starter.demo import callback_receiver
+from temporalio.client import Client
 
 from pressroom.config import Settings
 from pressroom.db.pool import connect
@@ -34,7 +35,12 @@ def published_dir(settings: Settings, dist: str, revision: str) -> Path:
 
 
 async def test_process_all_jekyll_end_to_end(
-    settings: Settings, worker: None, api_url: str, jekyll_copy: Path, pg_url: str
+    settings: Settings,
+    worker: None,
+    api_url: str,
+    jekyll_copy: Path,
+    pg_url: str,
+    temporal_client: Client,
 ) -> None:
     secret = settings.webhook_secret.get_secret_value()  # type: ignore[union-attr]
     async with callback_receiver(secret) as (callback_url, received):
@@ -108,4 +114,6 @@ async def test_process_all_jekyll_end_to_end(
         view = await resp.json()
     assert view["state"] == "completed"
     assert view["counts"]["posts"] == len(posts)
+    # The callback goes out before the work store is removed: wait for the run to end.
+    await temporal_client.get_workflow_handle("e2e-jekyll").result()
     assert not (Path(settings.artifacts_location) / "_work" / "e2e-jekyll").exists()
