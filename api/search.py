@@ -43,7 +43,7 @@ from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.embeddings.base import Embedder
 from pressroom.search.answer_cache import Answer, AnswerCache
 from pressroom.search.fusion import Fusion
-from pressroom.search.hits import bounded, bounded_terms
+from pressroom.search.hits import bounded, bounded_terms, bounded_url, bounded_urls
 from pressroom.search.params import MAX_LIMIT, SearchError, SearchParams, SiteNotFound
 from pressroom.search.searcher import Searcher, require_revision
 
@@ -375,12 +375,17 @@ def _post_body(
     """The answer, every repeated field within HIT_CAPS (the post's own sections' text is
     the reader's content and stays whole)."""
     for row in rows:
+        # `url` is where the site publishes the post (None: unknown); `postUrl` this API's.
         row["title"] = bounded(row["title"], "title")
         row["tags"] = bounded_terms(row["tags"])
-        row["url"] = _post_url(site, row["postId"])
+        row["postUrl"] = _post_url(site, row["postId"])
     if found:
         found["title"] = bounded(found["title"], "title")
+        found["url"] = bounded_url(found["url"])
+        found["aliases"] = bounded_urls(found["aliases"])
+        found["authors"] = bounded_terms(found["authors"], "author", "authors")
         found["description"] = bounded(found["description"], "description")
+        found["summary"] = bounded(found["summary"], "summary")
         found["tags"] = bounded_terms(found["tags"])
         for section in found["sections"]:
             section["heading"] = bounded(section["heading"], "heading")

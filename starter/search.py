@@ -48,6 +48,10 @@ def render(console: Console, body: dict[str, Any]) -> None:
             f"\n[bold]{n}. {result['title'] or result['postId']}[/]  [dim]{date} "
             f"{result['postId']}  score {result['score']:.4f}[/]"
         )
+        byline = [", ".join(result.get("authors") or []), result.get("url") or ""]
+        if any(byline):
+            # markup=False: a URL or a name is text, never Rich markup.
+            console.print("   " + " · ".join(b for b in byline if b), style="dim", markup=False)
         for section in result["sections"]:
             anchor = f"#{section['anchor']}" if section["anchor"] else ""
             console.print(f"   [cyan]{section['heading'] or 'Introduction'}[/] [dim]{anchor}[/]")

@@ -46,8 +46,44 @@ function postHref(site, postId, anchor) {
   return "/?" + params.toString() + (anchor ? "#" + encodeURIComponent(anchor) : "");
 }
 
+// Where the site publishes a post, as a link target: an http(s) URL or a root-relative path,
+// nothing else (a `javascript:` or `data:` URL from a post's front matter is never a link).
+function siteHref(url) {
+  if (typeof url !== "string" || !url) return null;
+  if (/[\u0000-\u0020\u007f\\]/.test(url)) return null; // no spaces, controls or backslashes
+  if (url.startsWith("/")) return url.startsWith("//") ? null : url;
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+}
+
+// Dates are UTC in the answers; shown as the day they name ("2 May 2024").
+const DATE_FORMAT = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+
 function fmtDate(iso) {
-  return iso ? iso.slice(0, 10) : "";
+  const date = iso ? new Date(iso) : null;
+  return date && !Number.isNaN(date.getTime()) ? DATE_FORMAT.format(date) : "";
+}
+
+function timeEl(iso) {
+  const text = fmtDate(iso);
+  return text ? el("time", { datetime: iso, text }) : null;
+}
+
+// The date, the authors and the path of a post, " · " between those it has.
+function postMeta(post, ...rest) {
+  const parts = [timeEl(post.date), post.authors && post.authors.length ? `by ${post.authors.join(", ")}` : null, ...rest]
+    .filter(Boolean);
+  const nodes = [];
+  parts.forEach((part, i) => {
+    if (i) nodes.push(document.createTextNode(" · "));
+    nodes.push(typeof part === "string" ? el("span", { text: part }) : part);
+  });
+  return nodes;
 }
 
 function fmtScores(scores) {
@@ -89,10 +125,14 @@ function renderResult(site, result) {
     );
   }
   const tags = el("span", {}, ...result.tags.map((t) => el("span", { class: "tag", text: t })));
+  // The title opens the post where its site publishes it; without a usable URL, the reader.
+  const href = siteHref(result.url);
+  const title = el("a", { href: href || postHref(site, result.postId), text: result.title || result.postId,
+    class: href ? "external" : null });
   return el("li", { class: "result", "data-post-id": result.postId },
-    el("h3", {}, el("a", { href: postHref(site, result.postId), text: result.title || result.postId })),
+    el("h3", {}, title),
     el("div", { class: "meta" },
-      document.createTextNode([fmtDate(result.date), result.path].filter(Boolean).join(" · ") + " "),
+      ...postMeta(result, result.path), document.createTextNode(" "),
       tags,
       el("span", { class: "score", text: ` score ${result.score.toFixed(4)} · ${fmtScores(result.scores)}` })),
     sections);
@@ -170,9 +210,11 @@ async function showPost(site, postId) {
     return;
   }
   setStatus("");
+  const href = siteHref(post.url);
+  const title = post.title || post.postId;
   const children = [
-    el("h2", { text: post.title || post.postId }),
-    el("div", { class: "meta", text: [fmtDate(post.date), post.path, ...post.tags].filter(Boolean).join(" · ") }),
+    el("h2", {}, href ? el("a", { href, class: "external", text: title }) : document.createTextNode(title)),
+    el("div", { class: "meta" }, ...postMeta(post, post.path, ...post.tags)),
   ];
   for (const section of post.sections) {
     const heading = section.heading ? el(`h${Math.min(6, Math.max(3, section.level + 1))}`, { text: section.heading }) : null;
@@ -180,6 +222,7 @@ async function showPost(site, postId) {
   }
   const related = el("ul", { id: "related" }, ...post.related.map((r) =>
     el("li", {}, el("a", { href: postHref(site, r.postId), text: r.title || r.postId }),
+      r.date ? document.createTextNode(" · ") : null, timeEl(r.date),
       el("span", { class: "score", text: ` similarity ${r.similarity.toFixed(3)}` }))));
   children.push(el("h3", { text: "Related posts" }), related);
   reader.replaceChildren(...children);

@@ -24,11 +24,13 @@ async def post_exists(conn: asyncpg.Connection, site: str, revision_id: str, pos
 async def read_post(
     conn: asyncpg.Connection, site: str, revision_id: str, post_id: str
 ) -> dict[str, Any] | None:
-    """The post's title, slug, path, date, tags, description, reading time and sections
-    (id, anchor, heading, level, text) in order, JSON-ready; None when the revision lacks it."""
+    """The post's title, slug, path, url, aliases, date, updated, authors, tags, description,
+    summary, reading time and sections (id, anchor, heading, level, text) in order,
+    JSON-ready; None when the revision lacks it. Unbounded: the API caps what it repeats."""
     meta = await conn.fetchrow(
         """
-        SELECT title, slug, path, date, tags, description, reading_time
+        SELECT title, slug, path, url, aliases, date, updated, authors, tags, description,
+               summary, reading_time
         FROM posts WHERE site_id = $1 AND revision_id = $2 AND post_id = $3
         """,
         site,
@@ -50,9 +52,14 @@ async def read_post(
         "title": meta["title"],
         "slug": meta["slug"],
         "path": meta["path"],
+        "url": meta["url"],
+        "aliases": list(meta["aliases"]),
         "date": meta["date"].isoformat() if meta["date"] else None,
+        "updated": meta["updated"].isoformat() if meta["updated"] else None,
+        "authors": list(meta["authors"]),
         "tags": list(meta["tags"]),
         "description": meta["description"],
+        "summary": meta["summary"],
         "readingTime": meta["reading_time"],
         "sections": [
             {

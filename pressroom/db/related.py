@@ -17,6 +17,7 @@ import asyncpg
 import numpy as np
 
 from pressroom.db.vectors import as_numpy, check_dims
+from pressroom.search.hits import post_fields
 
 __all__ = ["compute_related_posts", "loaded_revision_related", "related_posts"]
 
@@ -98,10 +99,12 @@ async def compute_related_posts(
 async def related_posts(
     conn: asyncpg.Connection, site: str, revision_id: str, post_id: str
 ) -> list[dict[str, Any]]:
-    """One post's related posts, best first: post id, title, date, tags and similarity."""
+    """One post's related posts, best first: post id, title, url, date, updated, authors,
+    summary, tags and similarity."""
     rows = await conn.fetch(
         """
-        SELECT r.rank, r.related_post_id AS post_id, r.similarity, p.title, p.date, p.tags
+        SELECT r.rank, r.related_post_id AS post_id, r.similarity, p.title, p.url, p.date,
+               p.updated, p.authors, p.summary, p.tags
         FROM related_posts AS r
         JOIN posts AS p ON p.site_id = r.site_id AND p.revision_id = r.revision_id
                        AND p.post_id = r.related_post_id
@@ -118,11 +121,12 @@ async def related_posts(
 async def all_related_posts(
     conn: asyncpg.Connection, site: str, revision_id: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every post's related posts (for posts.json): {post_id: [{postId, title, similarity}]}."""
+    """Every post's related posts (for posts.json): {post_id: [{postId, title, url, date,
+    updated, authors, summary, tags, similarity}]}."""
     rows = await conn.fetch(
         """
         SELECT r.post_id AS source, r.rank, r.related_post_id AS post_id, r.similarity,
-               p.title, p.date, p.tags
+               p.title, p.url, p.date, p.updated, p.authors, p.summary, p.tags
         FROM related_posts AS r
         JOIN posts AS p ON p.site_id = r.site_id AND p.revision_id = r.revision_id
                        AND p.post_id = r.related_post_id
@@ -139,10 +143,17 @@ async def all_related_posts(
 
 
 def _related(row: asyncpg.Record) -> dict[str, Any]:
+    # url, dates, authors and summary bounded like a search hit's: five of them per post.
     return {
         "postId": row["post_id"],
         "title": row["title"],
-        "date": row["date"].isoformat() if row["date"] else None,
+        **post_fields(
+            url=row["url"],
+            date=row["date"],
+            updated=row["updated"],
+            authors=row["authors"],
+            summary=row["summary"],
+        ),
         "tags": list(row["tags"]),
         "similarity": round(float(row["similarity"]), 6),
     }

@@ -119,8 +119,9 @@ class MediaRow:
 
 _POST_COLUMNS = tuple(
     (
-        "site_id revision_id post_id slug path title date updated authors tags categories "
-        "description excerpt draft word_count reading_time content_sha256 data"
+        "site_id revision_id post_id slug path title url aliases date updated authors tags "
+        "categories description excerpt summary draft word_count reading_time content_sha256 "
+        "data"
     ).split()
 )
 _SECTION_COLUMNS = tuple(
@@ -194,6 +195,8 @@ def _post_record(site: str, revision_id: str, p: Post) -> tuple[Any, ...]:
         _text(p.slug),
         _text(p.path),
         _text(p.title),
+        None if p.url is None else _text(p.url),
+        [_text(a) for a in p.aliases],
         parse_timestamp(p.date),
         parse_timestamp(p.updated),
         [_text(a) for a in p.authors],
@@ -201,6 +204,7 @@ def _post_record(site: str, revision_id: str, p: Post) -> tuple[Any, ...]:
         [_text(c) for c in p.categories],
         _text(p.description),
         _text(p.excerpt),
+        _text(p.summary),
         p.draft,
         p.word_count,
         p.reading_time,

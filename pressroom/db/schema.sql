@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS posts (
     slug            text NOT NULL,
     path            text NOT NULL,
     title           text NOT NULL DEFAULT '',
+    url             text,  -- where the site publishes it (absolute or root-relative)
+    aliases         text[] NOT NULL DEFAULT '{}',
     date            timestamptz,
     updated         timestamptz,
     authors         text[] NOT NULL DEFAULT '{}',
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS posts (
     categories      text[] NOT NULL DEFAULT '{}',
     description     text NOT NULL DEFAULT '',
     excerpt         text NOT NULL DEFAULT '',
+    summary         text NOT NULL DEFAULT '',
     draft           boolean NOT NULL DEFAULT false,
     word_count      integer NOT NULL DEFAULT 0,
     reading_time    integer NOT NULL DEFAULT 0,
@@ -362,3 +365,9 @@ CREATE OR REPLACE FUNCTION pressroom_lower_tags(tags text[]) RETURNS text[]
     SELECT coalesce(array_agg(lower(t)), '{}') FROM unnest(tags) AS t
 $$;
 CREATE INDEX IF NOT EXISTS posts_tags_gin ON posts USING gin (pressroom_lower_tags(tags));
+
+-- A post's public URL, its other URLs and what a listing shows (issue 14): a database created
+-- before them gets them here; rows loaded then keep NULL / '{}' / '' (no URL, no summary).
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS url text;
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS aliases text[] NOT NULL DEFAULT '{}';
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS summary text NOT NULL DEFAULT '';

@@ -72,6 +72,12 @@ class SearchEntry:
     text: str = ""
     tags: list[str] = field(default_factory=list)
     date: str | None = None
+    # The post's own fields, written on its first section entry only (`post_fields`): a
+    # summary repeated on every section would weigh on a file browsers download whole.
+    post_fields: bool = False
+    updated: str | None = None
+    authors: list[str] = field(default_factory=list)
+    summary: str = ""
 
 
 def encode_vector(vector: np.ndarray) -> str:
@@ -197,7 +203,7 @@ def _search_record(entry: SearchEntry, dimensions: int | None, text_limit: int) 
         if not np.isfinite(vector).all():
             raise ValueError(f"search entry {entry.id!r}: vector is not finite")
         encoded = encode_vector(vector)
-    return {
+    record: dict[str, Any] = {
         "kind": entry.kind,
         "id": entry.id,
         "post_id": entry.post_id,
@@ -208,8 +214,11 @@ def _search_record(entry: SearchEntry, dimensions: int | None, text_limit: int) 
         "text": trim_text(entry.text, text_limit),
         "tags": list(entry.tags),
         "date": entry.date,
-        "vector": encoded,
     }
+    if entry.post_fields:
+        record.update(updated=entry.updated, authors=list(entry.authors), summary=entry.summary)
+    record["vector"] = encoded
+    return record
 
 
 def write_search_json(
@@ -225,6 +234,8 @@ def write_search_json(
     text_limit: int = SEARCH_TEXT_LIMIT,
 ) -> int:
     """search.json: sections and images with their vectors, usable without the database.
+    Each section carries its post's `url` (or "") and `date`; the post's first section also
+    its `updated`, `authors` and `summary`.
 
     Without `dimensions` (a task that did not embed) entries carry `"vector": null` and the
     header's `embedding` is null: the file still serves full-text search."""

@@ -12,7 +12,8 @@ lists by reciprocal rank fusion exactly as the API does (`pressroom.search.fusio
     hits = index.search("deploy to s3", limit=5)
 
 Hits are bounded like the API's (`pressroom.search.hits.HIT_CAPS`): titles, headings, tags, image
-text and a snippet of about 30 words, never a whole field.
+text and a snippet of about 30 words, never a whole field. A post hit carries the post's `url`,
+`date`, `updated`, `authors` and `summary` (`hits.post_fields`), as the database's hits do.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import snowballstemmer
 from pressroom.db.rows import parse_timestamp
 from pressroom.publish.artifacts import decode_vector
 from pressroom.search.fusion import Fusion, Hit, ImageHit, fuse, fuse_images
-from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms
+from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms, post_fields
 from pressroom.search.params import SearchError, check_request, split_query
 
 __all__ = ["FIELD_WEIGHTS", "STOPWORDS", "Analyzer", "Entry", "SearchFile", "bounded_word"]
@@ -95,6 +96,10 @@ class Entry:
     tags: list[str]
     date: datetime | None
     vector: np.ndarray | None
+    # The post's own fields: on its first section entry (older files: none).
+    updated: datetime | None = None
+    authors: list[str] = field(default_factory=list)
+    summary: str = ""
     fields: dict[str, list[str]] = field(default_factory=dict)  # stems per field
     tf: Counter[str] = field(default_factory=Counter)  # field-weighted term frequency
     length: float = 0.0  # field-weighted length
@@ -115,6 +120,11 @@ class SearchFile:
         for e in self.entries:
             self.df.update(e.tf.keys())
         self.posts = [e for e in self.entries if e.kind == "section"]
+        # Each post's first section entry: where its own fields (url, dates, authors,
+        # summary) are, and what the filters test.
+        self.post_entries: dict[str, Entry] = {}
+        for e in self.posts:
+            self.post_entries.setdefault(e.post_id or e.id, e)
         self.images = [e for e in self.entries if e.kind == "image"]
         self._avg = {
             kind: (sum(e.length for e in group) / len(group)) if group else 1.0
@@ -140,6 +150,9 @@ class SearchFile:
             tags=list(raw.get("tags") or []),
             date=parse_timestamp(raw.get("date")),
             vector=decode_vector(vector) if vector else None,
+            updated=parse_timestamp(raw.get("updated")),
+            authors=[str(a) for a in raw.get("authors") or []],
+            summary=raw.get("summary") or "",
         )
         for name in FIELD_WEIGHTS:
             entry.fields[name] = self.analyzer.tokens(getattr(entry, name))
@@ -275,9 +288,7 @@ class SearchFile:
     ) -> tuple[list[Entry], list[Entry]]:
         """(sections, images) of the posts with any `wanted` tag dated within
         [date_from, date_to); with no filter, all of them."""
-        by_post: dict[str, Entry] = {}
-        for e in self.posts:
-            by_post.setdefault(e.post_id or e.id, e)
+        by_post = self.post_entries
 
         def keep(post: Entry) -> bool:
             if wanted and not wanted & {t.lower() for t in post.tags}:
@@ -300,13 +311,18 @@ class SearchFile:
         stems = {s for phrase in include for s in phrase}
         entries = {e.id: e for e in self.posts}
         for result in results:
-            first = entries[result["sections"][0]["sectionId"]]
-            post_date = first.date.isoformat() if first.date else None
+            first = self.post_entries[result["postId"]]
             result.update(
                 {
                     "title": bounded(first.title, "title"),
+                    **post_fields(
+                        url=first.url,
+                        date=first.date,
+                        updated=first.updated,
+                        authors=first.authors,
+                        summary=first.summary,
+                    ),
                     "tags": bounded_terms(first.tags),
-                    "date": post_date,
                 }
             )
             for section in result["sections"]:

@@ -1,14 +1,17 @@
 """What one hit carries: the caps on every repeated field and the highlighted snippets.
 
-Every field a hit repeats (title, description, heading, tags, snippet, alt texts) is cut to
-HIT_CAPS, and an over-long permalink dropped, so one oversized post never makes every answer
-large.
+Every field a hit repeats (title, description, summary, heading, tags, authors, snippet, alt
+texts) is cut to HIT_CAPS, and an over-long permalink or URL dropped, so one oversized post
+never makes every answer large. `post_fields` is the part of a post every answer about it
+carries (a search hit of any back end, a related post, the reader): its public URL, dates,
+authors and summary, bounded the same way everywhere.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pressroom.publish.artifacts import trim_text
@@ -21,6 +24,8 @@ __all__ = [
     "bounded_snippet",
     "bounded_terms",
     "bounded_url",
+    "bounded_urls",
+    "post_fields",
     "snippet_html",
     "snippet_text",
 ]
@@ -39,11 +44,15 @@ HIT_CAPS = {
     "snippet": 400,  # visible characters, highlight markers excluded
     "tag": 100,
     "tags": 20,
+    "summary": 500,
+    "author": 100,
+    "authors": 10,
     "alt": 300,
     "alts": 10,
     "posts": 20,
     "text": 1000,  # an image entry's text in search_file hits
     "url": 2048,  # a permalink: longer ones are dropped, as a cut URL is a broken link
+    "aliases": 20,  # a post's other URLs (the reader's answer)
 }
 
 
@@ -66,6 +75,30 @@ def bounded(text: str | None, field: str) -> str:
 def bounded_url(url: str | None) -> str | None:
     """`url` when within HIT_CAPS["url"] characters, else None."""
     return url if url is None or len(url) <= HIT_CAPS["url"] else None
+
+
+def post_fields(
+    *,
+    url: str | None,
+    date: datetime | None,
+    updated: datetime | None,
+    authors: Sequence[Any],
+    summary: str | None,
+) -> dict[str, Any]:
+    """A post's `url` (where its site publishes it; None when it has none or it is over the
+    cap), `date` and `updated` (ISO 8601), `authors` and `summary`, within HIT_CAPS."""
+    return {
+        "url": bounded_url(url or None),
+        "date": date.isoformat() if date else None,
+        "updated": updated.isoformat() if updated else None,
+        "authors": bounded_terms(authors, "author", "authors"),
+        "summary": bounded(summary, "summary"),
+    }
+
+
+def bounded_urls(urls: Sequence[str]) -> list[str]:
+    """At most HIT_CAPS["aliases"] URLs, those over HIT_CAPS["url"] characters left out."""
+    return [u for u in urls if len(u) <= HIT_CAPS["url"]][: HIT_CAPS["aliases"]]
 
 
 def bounded_terms(values: Sequence[Any], each: str = "tag", count: str = "tags") -> list[str]:

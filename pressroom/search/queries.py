@@ -310,7 +310,7 @@ _DETAILS_SQL = f"""
 """  # noqa: S608 - only fixed fragments are interpolated
 
 _POSTS_SQL = """
-    SELECT post_id, title, slug, path, date, tags, description,
+    SELECT post_id, title, slug, path, url, date, updated, authors, tags, description, summary,
            data -> 'front_matter' ->> 'permalink' AS permalink
     FROM posts
     WHERE site_id = $1 AND revision_id = $2 AND post_id = ANY($3::text[])
@@ -502,7 +502,8 @@ async def section_details(
 async def post_rows(
     conn: asyncpg.Connection, scope: Scope, post_ids: list[str]
 ) -> dict[str, asyncpg.Record]:
-    """Title, slug, path, date, tags, description and permalink of each post, by id."""
+    """Title, slug, path, url, date, updated, authors, tags, description, summary and
+    permalink of each post, by id."""
     rows = await conn.fetch(_POSTS_SQL, scope.site, scope.revision_id, post_ids)
     return {row["post_id"]: row for row in rows}
 

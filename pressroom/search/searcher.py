@@ -37,6 +37,7 @@ from pressroom.search.hits import (
     bounded_snippet,
     bounded_terms,
     bounded_url,
+    post_fields,
     snippet_html,
     snippet_text,
 )
@@ -231,7 +232,13 @@ async def _decorate(
                 "title": bounded(post["title"], "title"),
                 "slug": post["slug"],
                 "path": post["path"],
-                "date": _iso(post["date"]),
+                **post_fields(
+                    url=post["url"],
+                    date=post["date"],
+                    updated=post["updated"],
+                    authors=post["authors"],
+                    summary=post["summary"],
+                ),
                 "tags": bounded_terms(post["tags"]),
                 "description": bounded(post["description"], "description"),
                 "permalink": bounded_url(post["permalink"]),

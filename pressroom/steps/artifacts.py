@@ -25,6 +25,7 @@ from pressroom.models import (
 )
 from pressroom.publish import artifacts
 from pressroom.publish.artifacts import SearchEntry
+from pressroom.search.hits import bounded, bounded_terms, bounded_url
 from pressroom.steps.env import RevisionTarget, StepEnv
 from pressroom.steps.load import VectorStream, download_parsed, download_vectors
 from pressroom.storage.base import sha256_file
@@ -59,7 +60,11 @@ def search_entries(
 ) -> Iterator[SearchEntry]:
     text_vectors = iter(text) if text else None
     for post in _posts(posts_path):
-        for section in post.sections:
+        # What a hit shows of its post, bounded as the search answers bound it.
+        url = bounded_url(post.url) or ""
+        authors = bounded_terms(post.authors, "author", "authors")
+        summary = bounded(post.summary, "summary")
+        for n, section in enumerate(post.sections):
             vector: np.ndarray | None = None
             if text_vectors is not None:
                 section_id, _, vector = next(text_vectors)
@@ -74,8 +79,13 @@ def search_entries(
                 anchor=section.anchor,
                 heading=section.heading,
                 text=section.text,
+                url=url,
                 tags=list(post.tags),
                 date=post.date,
+                post_fields=n == 0,
+                updated=post.updated,
+                authors=authors,
+                summary=summary,
             )
     image_vectors = iter(images) if images else None
     for item in _media(media_path):

@@ -39,8 +39,15 @@ def post(
     description: str = "",
     date: str | None = "2024-05-01",
     front_matter: dict[str, object] | None = None,
+    url: str | None = None,
+    aliases: Sequence[str] = (),
+    updated: str | None = None,
+    authors: Sequence[str] = (),
+    summary: str = "",
 ) -> Post:
-    """A post with `sections` as (heading, text) pairs; the first heading may be "" (intro)."""
+    """A post with `sections` as (heading, text) pairs; the first heading may be "" (intro).
+    `url`, `aliases`, `updated`, `authors` and `summary` are set as the parse step's site
+    conventions would set them."""
     built = [
         Section(
             id=f"{post_id}#s{i}",
@@ -58,7 +65,12 @@ def post(
         slug=post_id.rsplit("/", 1)[-1],
         path=f"{post_id}.md",
         title=title,
+        url=url,
+        aliases=list(aliases),
         date=date,
+        updated=updated,
+        authors=list(authors),
+        summary=summary,
         tags=list(tags),
         description=description,
         text="\n\n".join(t for _, t in sections),

@@ -7,6 +7,9 @@ other tests' sites never share their HNSW index or their site ids:
 - `blog`: examples/blog (tags, dates, images with alt text),
 - `jekyll`: the jekyll-docs corpus,
 - `lyon`: two posts written here, one French (`lang: fr`) and one English, for stemming.
+- `press`: `press_posts()`, four posts written straight with the project's loader
+  (`tests.fakes.revision_rows`) with the fields a site's conventions fill (url, aliases, date,
+  updated, authors, summary), one of them with a `javascript:` URL and one with none.
 
 `big_db` is another database with one site, `big`, of 10,000 generated posts written straight
 with the project's loader (`tests.fakes.revision_rows`: hashing embeddings, no parse step, no
@@ -32,6 +35,7 @@ from temporalio.client import Client
 
 from bench.search_quality import JEKYLL, load_site
 from pressroom.config import Settings
+from pressroom.models import Post
 from tests.fakes.databases import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +62,43 @@ The French word mesurées shows up in our logbook, and so do chevaux.
 """
 
 
+PRESS_SITE = "press"
+# Each post's url as its site would publish it, and what the search page must do with it.
+PRESS_URLS = {
+    "notes/field-notes": "https://weather.example.org/2024/05/02/field-notes/",  # absolute
+    "notes/relative": "/blog/2023/rain-gauge/",  # root-relative: no base URL known
+    "notes/hostile": "javascript:alert(document.domain)",  # never a link
+    "notes/no-url": None,  # renders no page: the reader, as before
+}
+
+
+def press_posts() -> list[Post]:
+    """The `press` site: every post mentions the barometer, so one query finds them all."""
+    from tests.fakes.revision_rows import post
+
+    return [
+        post("notes/field-notes", "Barometer field notes",
+             [("", "The barometer fell twelve hectopascals before the storm."),
+              ("Readings", "We logged the barometer every hour at the ridge station.")],
+             url=PRESS_URLS["notes/field-notes"], aliases=["/old/field-notes/"],
+             date="2024-05-02", updated="2024-06-01T09:30:00Z",
+             authors=["Ada Lovelace", "Grace Hopper"],
+             summary="Twelve hectopascals in a night: what the barometer told us.",
+             tags=["pressure"]),
+        post("notes/relative", "Rain gauge and barometer",
+             [("", "The rain gauge sits beside the barometer on the mast.")],
+             url=PRESS_URLS["notes/relative"], date="2023-11-20", authors=["Ada Lovelace"],
+             summary="Where the rain gauge went.", tags=["rain"]),
+        post("notes/hostile", "A barometer with a hostile link",
+             [("", "This barometer post carries a javascript URL in its front matter.")],
+             url=PRESS_URLS["notes/hostile"], date="2024-01-15", authors=["Mallory"],
+             summary="Never a link."),
+        post("notes/no-url", "Barometer calibration without a page",
+             [("", "Calibrating the barometer against the airport's reading.")],
+             date=None),
+    ]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SearchDB:
     url: str
@@ -74,7 +115,7 @@ def _copy(src: Path, dest: Path) -> Path:
 
 @pytest_asyncio.fixture(scope="session")
 async def search_db(pg_url: str) -> AsyncIterator[SearchDB]:
-    """A database of its own with the `blog`, `jekyll` and `lyon` sites loaded."""
+    """A database of its own with the `blog`, `jekyll`, `lyon` and `press` sites loaded."""
     work = Path(tempfile.mkdtemp(prefix="pressroom-search-tests-"))
     async with fresh_database(pg_url, "pressroom_search") as url:
         lyon = work / "lyon"
@@ -87,11 +128,23 @@ async def search_db(pg_url: str) -> AsyncIterator[SearchDB]:
             "jekyll": await load_site(url, _copy(JEKYLL, work / "jekyll"), site="jekyll",
                                       work_dir=work),
             "lyon": await load_site(url, lyon, site="lyon", work_dir=work),
+            PRESS_SITE: await _load_press(url),
         }  # fmt: skip
         try:
             yield SearchDB(url, revisions, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+async def _load_press(url: str) -> str:
+    from pressroom.db.pool import connect
+    from tests.fakes.revision_rows import load
+
+    conn = await connect(url)
+    try:
+        return (await load(conn, PRESS_SITE, "r-press-1", press_posts())).revision_id
+    finally:
+        await conn.close()
 
 
 BIG_SITE = "big"

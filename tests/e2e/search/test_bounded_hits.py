@@ -1,7 +1,7 @@
-"""Bounded hits: one hostile post (a 1 MB title, description, tag list and permalink, a 1 MB
-"word" in its body, 500 sections with long headings) and an image with 1 MB of alt text and
-description never make a hit large: every hit of `/search` (each mode), every related post of
-`/posts/.../related` and `/posts/...` stays under 8 KiB.
+"""Bounded hits: one hostile post (a 1 MB title, description, summary, tag list, author list,
+url, alias list and permalink, a 1 MB "word" in its body, 500 sections with long headings) and
+an image with 1 MB of alt text and description never make a hit large: every hit of `/search`
+(each mode), every related post of `/posts/.../related` and `/posts/...` stays under 8 KiB.
 
 The rows are written with the loader directly, as a revision parsed before the parse step's
 field caps (or written by anything else) could hold them. Only the posts row carries the whole
@@ -54,6 +54,10 @@ def _huge_post() -> Any:
         tags=[f"tag{i}-" + "t" * 5000 for i in range(200)],
         description="Kestrel " * (MB // 8),
         front_matter={"permalink": "/" + "p" * MB},
+        url="/" + "u" * MB,
+        aliases=["/" + "a" * MB, *(f"/alias-{i}/" for i in range(1000))],
+        authors=[f"Author {i} " + "x" * 5000 for i in range(200)],
+        summary="Kestrel " * (MB // 8),
     )
 
 
@@ -123,6 +127,8 @@ async def test_every_search_hit_stays_small(api: str, huge_site: str, mode: str)
     _assert_small(images, f"{mode} images")
     huge = next(r for r in results if r["postId"] == HUGE)
     assert len(huge["title"]) <= HIT_CAPS["title"] and len(huge["tags"]) <= HIT_CAPS["tags"]
+    assert huge["url"] is None and len(huge["summary"]) <= HIT_CAPS["summary"]
+    assert len(huge["authors"]) <= HIT_CAPS["authors"]
     assert len(huge["sections"]) <= 3
     assert len(images[0]["alt"]) <= HIT_CAPS["alts"]
     assert len(json.dumps(body).encode()) < 51 * HIT_BYTES  # limit 50: posts + images + head
@@ -148,5 +154,9 @@ async def test_the_reader_keeps_the_text_and_bounds_the_rest(api: str, huge_site
     assert len(body["description"]) <= HIT_CAPS["description"]
     assert len(body["tags"]) <= HIT_CAPS["tags"]
     assert all(len(t) <= HIT_CAPS["tag"] for t in body["tags"])
+    assert body["url"] is None and len(body["summary"]) <= HIT_CAPS["summary"]
+    assert body["aliases"] == [f"/alias-{i}/" for i in range(HIT_CAPS["aliases"])]
+    assert len(body["authors"]) == HIT_CAPS["authors"]
+    assert all(len(a) <= HIT_CAPS["author"] for a in body["authors"])
     assert all(len(s["heading"]) <= HIT_CAPS["heading"] for s in body["sections"])
     _assert_small(body["related"], "the reader's related posts")

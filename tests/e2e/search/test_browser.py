@@ -294,3 +294,99 @@ async def test_typing_on_a_10000_post_site_shows_the_last_query(
         f"\nbrowser typing, {big_db.posts} posts: last keystroke -> results painted "
         f"{painted} ms (median {report['lastKeyToPaintedMsMedian']} ms); {out}"
     )
+
+
+# --- post dates, authors and links to the post's own URL ----------------------------------------
+
+# What siteHref makes of a post's url: only http(s) and root-relative URLs become links.
+HREFS = {
+    "https://weather.example.org/a/": "https://weather.example.org/a/",
+    "http://weather.example.org/b?x=1#c": "http://weather.example.org/b?x=1#c",
+    "/blog/x/": "/blog/x/",
+    "javascript:alert(1)": None,
+    "JavaScript:alert(1)": None,
+    " javascript:alert(1)": None,
+    "java\tscript:alert(1)": None,
+    "data:text/html,<script>alert(1)</script>": None,
+    "vbscript:msgbox(1)": None,
+    "//evil.example/x": None,  # scheme-relative: another host, not a path of this site
+    "/\\evil.example/x": None,
+    "blog/x/": None,  # relative to the search page: never the post
+    "": None,
+}
+
+
+async def test_hits_show_dates_authors_and_link_to_the_post_url(
+    search_api: str, browser: Browser, screenshot_dir: Path
+) -> None:
+    page, errors = await _open(browser, search_api, search_sites.PRESS_SITE)
+    opened: list[str] = []
+
+    async def the_site(route: Route) -> None:
+        opened.append(route.request.url)
+        await route.fulfill(body="<h1>Field notes</h1>", content_type="text/html")
+
+    # The post's own site, served here: nothing leaves the machine.
+    await page.route("https://weather.example.org/**", the_site)
+    assert await page.evaluate("urls => urls.map(siteHref)", list(HREFS)) == list(HREFS.values())
+
+    await page.locator("#q").fill("barometer")
+    await page.locator("#q").press("Enter")
+    results = page.locator("#results > li.result")
+    await expect(results).to_have_count(4)
+
+    def hit(post_id: str) -> Any:
+        return page.locator(f'#results > li.result[data-post-id="{post_id}"]')
+
+    notes = hit("notes/field-notes")
+    await expect(notes.locator("h3 a")).to_have_attribute(
+        "href", search_sites.PRESS_URLS["notes/field-notes"]
+    )
+    await expect(notes.locator(".meta time")).to_have_attribute(
+        "datetime", "2024-05-02T00:00:00+00:00"
+    )
+    await expect(notes.locator(".meta time")).to_have_text("2 May 2024")
+    await expect(notes.locator(".meta")).to_contain_text("by Ada Lovelace, Grace Hopper")
+
+    relative = hit("notes/relative")
+    await expect(relative.locator("h3 a")).to_have_attribute("href", "/blog/2023/rain-gauge/")
+    await expect(relative.locator(".meta time")).to_have_text("20 November 2023")
+    await expect(relative.locator(".meta")).to_contain_text("by Ada Lovelace")
+
+    # A javascript: URL is never a link: the title opens the reader, as without a URL.
+    hostile = hit("notes/hostile")
+    await expect(hostile.locator("h3 a")).to_have_attribute(
+        "href", re.compile(r"^/\?site=press&post=")
+    )
+    await expect(hostile.locator(".meta time")).to_have_text("15 January 2024")
+    no_url = hit("notes/no-url")
+    await expect(no_url.locator("h3 a")).to_have_attribute(
+        "href", re.compile(r"^/\?site=press&post=")
+    )
+    await expect(no_url.locator(".meta time")).to_have_count(0)
+    await expect(no_url.locator(".meta")).not_to_contain_text("by ")
+    hrefs = await page.eval_on_selector_all(
+        "a[href]", "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert not [h for h in hrefs if not h.startswith(("/", "https://", "http://"))], hrefs
+    await page.screenshot(path=screenshot_dir / "search-dates.png")
+
+    # The hostile post's title opens the reader, its title there no link either.
+    await hostile.locator("h3 a").click()
+    reader = page.locator("#reader")
+    await expect(reader.locator("h2")).to_have_text("A barometer with a hostile link")
+    await expect(reader.locator("h2 a")).to_have_count(0)
+    await expect(reader.locator(".meta time")).to_have_text("15 January 2024")
+
+    # A post with a URL: the reader's title links there too, and the hit's title opens it.
+    await page.goto(f"{search_api}/?site=press&post=notes%2Ffield-notes")
+    await expect(reader.locator("h2 a")).to_have_attribute(
+        "href", search_sites.PRESS_URLS["notes/field-notes"]
+    )
+    await expect(reader.locator(".meta")).to_contain_text("by Ada Lovelace, Grace Hopper")
+    await expect(reader.locator("#related li time").first).to_be_visible()
+    await page.goto(f"{search_api}/?site=press&q=barometer")
+    await hit("notes/field-notes").locator("h3 a").click()
+    await page.wait_for_url(search_sites.PRESS_URLS["notes/field-notes"])
+    assert opened == [search_sites.PRESS_URLS["notes/field-notes"]]
+    assert errors == []

@@ -382,7 +382,9 @@ async def test_related_posts_route(search_api: str, http: aiohttp.ClientSession)
         assert WHY not in {r["postId"] for r in related}
         sims = [r["similarity"] for r in related]
         assert sims == sorted(sims, reverse=True)
-        assert all(r["title"] and r["url"].startswith("/posts/blog/") for r in related)
+        assert all(r["title"] and r["postUrl"].startswith("/posts/blog/") for r in related)
+        # `url` is where the site publishes the post; the API's link is `postUrl`.
+        assert all({"url", "date", "authors", "summary"} <= r.keys() for r in related)
 
     status, body = await get(http, f"{search_api}/posts/blog/_posts/nope/related", {})
     assert status == 404 and body["parameter"] == "postId"

@@ -31,6 +31,14 @@ def test_search_command_prints_grouped_results(search_db: SearchDB) -> None:
     assert result.exit_code == 0, result.output
     assert "docs/_docs/configuration" in result.output and "Images" not in result.output
 
+    # A post's authors and its URL on its site, under its title.
+    result = runner.invoke(app, ["search", "barometer field notes", "--site", "press",
+                                 "--mode", "text", "--limit", "1"], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Ada Lovelace, Grace Hopper · https://weather.example.org/2024/05/02/field-notes/" in (
+        result.output
+    )
+
     # Several sites loaded: --site is required; an unknown one exits 1; bad input exits 2.
     result = runner.invoke(app, ["search", "wind"], env=env)
     assert result.exit_code == 2 and "--site is required" in result.output
