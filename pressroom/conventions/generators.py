@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pressroom.conventions import hugo, jekyll, plain
+from pressroom.conventions import hugo, jekyll, plain, zola
 
 __all__ = ["GENERATORS"]
 
 GENERATORS: dict[str, ModuleType] = {
     "jekyll": jekyll,
     "hugo": hugo,
+    "zola": zola,
     "plain": plain,
 }
