@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pressroom.conventions import hugo, jekyll, plain, zola
+from pressroom.conventions import astro, docusaurus, hugo, jekyll, plain, zola
 
 __all__ = ["GENERATORS"]
 
@@ -15,5 +15,7 @@ GENERATORS: dict[str, ModuleType] = {
     "jekyll": jekyll,
     "hugo": hugo,
     "zola": zola,
+    "astro": astro,
+    "docusaurus": docusaurus,
     "plain": plain,
 }

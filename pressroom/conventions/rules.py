@@ -29,6 +29,7 @@ __all__ = [
     "slugify",
     "strings",
     "toc_slugify",
+    "tree_path",
     "under",
     "ymd",
 ]
@@ -58,6 +59,12 @@ def toc_slugify(
     text = re.sub(r"[^\w\s-]", "", text).strip()
     text = text.lower() if lower else text
     return re.sub(rf"[{re.escape(separator)}\s]+", separator, text)
+
+
+def tree_path(root: str, path: str) -> str:
+    """A folder a config names relative to the site (`./src`, `docs/`, `.`) as a tree path."""
+    joined = posixpath.normpath(posixpath.join(root or ".", path))
+    return "" if joined == "." else joined
 
 
 def under(path: str, folder: str) -> str | None:
