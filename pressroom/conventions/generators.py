@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pressroom.conventions import astro, docusaurus, hugo, jekyll, plain, zola
+from pressroom.conventions import astro, docusaurus, eleventy, hugo, jekyll, mkdocs, plain, zola
 
 __all__ = ["GENERATORS"]
 
@@ -17,5 +17,7 @@ GENERATORS: dict[str, ModuleType] = {
     "zola": zola,
     "astro": astro,
     "docusaurus": docusaurus,
+    "eleventy": eleventy,
+    "mkdocs": mkdocs,
     "plain": plain,
 }
