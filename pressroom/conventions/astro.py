@@ -28,6 +28,7 @@ from pressroom.conventions.rules import (
     prefixed,
     root_relative,
     site_base,
+    static_url,
     tree_path,
     under,
 )
@@ -161,5 +162,5 @@ def _finish(profile: SiteProfile, path: str) -> str:
 
 
 def media_url(profile: SiteProfile, path: str) -> str | None:
-    rel = under(path, profile.facts.get("public", "public"))
-    return None if rel is None else prefixed(profile.facts.get("prefix", ""), root_relative(rel))
+    facts = profile.facts
+    return static_url("", path, facts.get("public", "public"), facts.get("prefix", ""))

@@ -35,6 +35,7 @@ from pressroom.conventions.rules import (
     prefixed,
     root_relative,
     site_base,
+    static_url,
     tree_path,
     under,
 )
@@ -194,6 +195,4 @@ def _last_update(meta: Mapping[str, Any]) -> str | None:
 
 
 def media_url(profile: SiteProfile, path: str) -> str | None:
-    static = posixpath.join(profile.root, "static") if profile.root else "static"
-    rel = under(path, static)
-    return None if rel is None else prefixed(profile.facts.get("prefix", ""), root_relative(rel))
+    return static_url(profile.root, path, "static", profile.facts.get("prefix", ""))

@@ -17,7 +17,6 @@ Rules: https://www.11ty.dev/docs/permalinks/, https://www.11ty.dev/docs/data-ele
 from __future__ import annotations
 
 import datetime as dt
-import json
 import posixpath
 import re
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from typing import Any
 from pressroom.content.fields import iso_date, text_of
 from pressroom.conventions.profile import Page, Placement, SiteProfile
 from pressroom.conventions.rules import (
+    date_in_path,
     first_date,
     page_parts,
     prefixed,
@@ -40,7 +40,6 @@ from pressroom.conventions.site_tree import SiteTree, js_block, js_code, js_valu
 
 __all__ = ["configure", "media_url", "place"]
 
-_PATH_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 _OUTPUT = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
 _INPUT_CALL = re.compile(r"setInputDirectory\(\s*['\"`]([^'\"`]+)['\"`]")
@@ -79,11 +78,7 @@ def _input_elsewhere(tree: SiteTree, profile: SiteProfile, text: str) -> str | N
     call = _INPUT_CALL.search(text)
     if call:
         return call.group(1)
-    package = tree.text(posixpath.join(profile.root, "package.json"))
-    try:
-        scripts = json.loads(package).get("scripts", {}) if package else {}
-    except (ValueError, AttributeError):
-        return None
+    scripts = tree.load(posixpath.join(profile.root, "package.json")).get("scripts")
     for script in scripts.values() if isinstance(scripts, dict) else []:
         flag = _INPUT_FLAG.search(str(script)) if "eleventy" in str(script) else None
         if flag:
@@ -97,7 +92,7 @@ def place(profile: SiteProfile, page: Page) -> Placement:
     rel = under(page.path, facts.get("input", ""))
     if rel is None or rel.split("/", 1)[0] in ("_includes", "_data", "node_modules"):
         return Placement(url=None)
-    date = first_date(meta, ("date",)) or _path_date(rel)
+    date = first_date(meta, ("date",)) or date_in_path(rel)
     permalink = meta.get("permalink")
     if permalink is False:
         url = None
@@ -109,16 +104,6 @@ def place(profile: SiteProfile, page: Page) -> Placement:
         url = root_relative(folder + "/" if kind == "index" or same else f"{folder}/{name}/")
     tags = strings(meta.get("tags")) or None
     return Placement(url=prefixed(facts.get("prefix", ""), url), date=date, tags=tags)
-
-
-def _path_date(rel: str) -> str | None:
-    match = _PATH_DATE.search(rel)
-    if match is None:
-        return None
-    try:
-        return dt.date(*(int(g) for g in match.groups())).isoformat()
-    except ValueError:
-        return None
 
 
 def _permalink(

@@ -19,6 +19,7 @@ __all__ = [
     "absolute",
     "author_names",
     "date_in_name",
+    "date_in_path",
     "date_in_url",
     "fill_pattern",
     "first_date",
@@ -27,6 +28,7 @@ __all__ = [
     "root_relative",
     "site_base",
     "slugify",
+    "static_url",
     "strings",
     "toc_slugify",
     "tree_path",
@@ -37,6 +39,7 @@ __all__ = [
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx")
 # `2021-08-01-name`, `2021-08-01_name` (Zola), or a bare `2021-08-01` folder.
 _DATED = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[-_](.+))?$")
+_PATH_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _URL_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/|$)")
 _TOKEN = re.compile(r":([a-z_]+)")
 
@@ -108,11 +111,19 @@ def date_in_name(name: str) -> tuple[str | None, str]:
 def date_in_url(url: str | None) -> str | None:
     """The day of a `/YYYY/MM/DD/` URL path (a date written nowhere else), else None."""
     match = _URL_DATE.search(url or "")
-    if match is None:
-        return None
+    return None if match is None else _day(match.groups())
+
+
+def date_in_path(path: str) -> str | None:
+    """The first `YYYY-MM-DD` anywhere in a path, folders included (Eleventy's file date)."""
+    match = _PATH_DATE.search(path)
+    return None if match is None else _day(match.groups())
+
+
+def _day(groups: tuple[str, ...]) -> str | None:
     try:
-        return dt.date(*(int(g) for g in match.groups())).isoformat()
-    except ValueError:
+        return dt.date(*(int(g) for g in groups)).isoformat()
+    except ValueError:  # "2020-13-45" is no day
         return None
 
 
@@ -182,6 +193,13 @@ def author_names(people: Any) -> dict[str, str]:
         name = text_of(person.get("name")) if isinstance(person, Mapping) else text_of(person)
         names[str(key)] = name or str(key)
     return names
+
+
+def static_url(root: str, path: str, folder: str = "static", prefix: str = "") -> str | None:
+    """The URL of a file in the site's static folder (copied as is to the site root), None
+    when `path` is not in it."""
+    rel = under(path, tree_path(root, folder))
+    return None if rel is None else prefixed(prefix, root_relative(rel))
 
 
 def absolute(base_url: str | None, url: str | None) -> str | None:

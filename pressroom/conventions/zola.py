@@ -30,6 +30,7 @@ from pressroom.conventions.rules import (
     page_parts,
     root_relative,
     slugify,
+    static_url,
     strings,
     under,
 )
@@ -165,10 +166,9 @@ def _taxonomy(meta: Mapping[str, Any], name: str) -> list[str] | None:
 
 
 def media_url(profile: SiteProfile, path: str) -> str | None:
-    static = posixpath.join(profile.root, "static") if profile.root else "static"
-    rel = under(path, static)
-    if rel is not None:
-        return root_relative(rel)
+    static = static_url(profile.root, path)
+    if static is not None:
+        return static
     rel = under(path, profile.facts.get("content", "content"))
     if rel is None:
         return None
