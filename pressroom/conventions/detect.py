@@ -127,7 +127,10 @@ def _find(tree: SiteTree, only: str | None) -> tuple[str, str, str | None] | Non
 
 def _hugo_or_zola(tree: SiteTree, path: str) -> str | None:
     text = tree.text(path) or ""
-    if path.endswith(".toml") and _ZOLA_KEY.search(text):
+    # Zola's `base_url` is a top-level key: before the first table (a Hugo `[params]` table
+    # may hold a `base_url` of a theme's own).
+    top = re.split(r"^\s*\[", text, maxsplit=1, flags=re.MULTILINE)[0]
+    if path.endswith(".toml") and _ZOLA_KEY.search(top):
         return "zola"
     return "hugo" if _HUGO_KEY.search(text) else None
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pressroom.conventions import hugo, jekyll, plain
+from pressroom.conventions import astro, docusaurus, eleventy, hugo, jekyll, mkdocs, plain, zola
 
 __all__ = ["GENERATORS"]
 
 GENERATORS: dict[str, ModuleType] = {
     "jekyll": jekyll,
     "hugo": hugo,
+    "zola": zola,
+    "astro": astro,
+    "docusaurus": docusaurus,
+    "eleventy": eleventy,
+    "mkdocs": mkdocs,
     "plain": plain,
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_CONFIG_BYTES", "SiteTree", "js_value"]
+__all__ = ["MAX_CONFIG_BYTES", "SiteTree", "js_block", "js_code", "js_flag", "js_value"]
 
 # Real site configs are a few KB; a larger "config" is not read (hostile or not a config).
 MAX_CONFIG_BYTES = 512 * 1024
@@ -111,3 +111,58 @@ def js_value(text: str, key: str) -> str | None:
     if match is None:
         return None
     return next(g for g in match.groups() if g is not None)
+
+
+def js_flag(text: str, key: str) -> bool | None:
+    """The boolean literal given to `key` (`trailingSlash: false`), None when not one."""
+    match = re.search(rf"(?:^|[\s,{{]){re.escape(key)}\s*:\s*(true|false)\b", text)
+    return None if match is None else match.group(1) == "true"
+
+
+def js_block(text: str, key: str) -> str | None:
+    """The text of the object literal given to `key` (`docs: { ... }`), braces balanced
+    (strings are not parsed: a brace inside a string may end it early); None when `key` has
+    no object literal (`docs: false`)."""
+    match = re.search(rf"(?:^|[\s,{{(]){re.escape(key)}\s*:\s*\(?\s*{{", text)
+    if match is None:
+        return None
+    depth, start = 0, match.end() - 1
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : index]
+    return text[start + 1 :]
+
+
+def js_code(text: str) -> str:
+    """A JavaScript config without its comments (`//` and `/* */` outside string literals),
+    so a commented-out `// url: '...'` is not read as a value."""
+    out: list[str] = []
+    index, quote, size = 0, "", len(text)
+    while index < size:
+        char = text[index]
+        if quote:
+            out.append(char)
+            if char == "\\" and index + 1 < size:
+                out.append(text[index + 1])
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+            out.append(char)
+        elif text.startswith("//", index):
+            end = text.find("\n", index)
+            index = size if end < 0 else end
+            continue
+        elif text.startswith("/*", index):
+            end = text.find("*/", index + 2)
+            index = size if end < 0 else end + 2
+            continue
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
