@@ -174,7 +174,8 @@ def write_posts_json(
 
 
 def write_media_json(path: Path, media: Iterable[MediaItem], *, revision_id: str, site: str) -> int:
-    """media.json: every image with mime, size, sha256, dimensions and referencing posts."""
+    """media.json: every image with mime, size, sha256, dimensions and referencing posts
+    (and, when the job publishes media, its `published_url` and `thumbnail_url`)."""
     header = {"format": "pressroom.media/1", "site": site, "revision": revision_id}
     return _write_document(path, header, "media", (m.model_dump(mode="json") for m in media))
 
