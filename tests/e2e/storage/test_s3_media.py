@@ -116,7 +116,9 @@ async def test_media_published_once_across_sites(
 
     # Publishing off: the JSON only, no media key, no media URL.
     off = await run_job(
-        temporal_client, settings, media_request(site, site="docs", publish=False, task="parse-only")
+        temporal_client,
+        settings,
+        media_request(site, site="docs", publish=False, task="parse-only"),
     )
     assert off["status"] == "completed"
     assert objects(admin, s3_bucket, f"{PREFIX}/media/") == {}
