@@ -194,3 +194,26 @@ async def test_media_published_once_across_sites(
     assert {(m["path"], m["published_url"], m["thumbnail_url"]) for m in mirrored} == {
         (m["path"], m["published_url"], m["thumbnail_url"]) for m in media
     }
+
+    # An upload cut short (here: two objects gone) is completed by the next publish, which
+    # sends exactly what is missing and leaves every other object as it was.
+    lost_image, lost_thumb = key_of(media[0]["published_url"]), key_of(media[1]["thumbnail_url"])
+    admin.delete_objects(
+        Bucket=s3_bucket,
+        Delete={"Objects": [{"Key": lost_image}, {"Key": lost_thumb}]},
+    )
+    third = await run_job(
+        temporal_client,
+        settings,
+        media_request(site, site="third", publish=True, task="parse-only"),
+    )
+    counts = third["counts"]
+    assert (counts["mediaUploaded"], counts["thumbnailsUploaded"]) == (1, 1)
+    assert (counts["mediaPresent"], counts["thumbnailsPresent"]) == (distinct - 1, distinct - 1)
+    after = objects(admin, s3_bucket, f"{PREFIX}/media/")
+    assert set(after) == set(uploaded)
+    for key in (lost_image, lost_thumb):
+        assert after.pop(key)[0] == 2  # the lost version and the one uploaded again
+        uploaded.pop(key)
+    assert after == uploaded
+    assert get(lost_image)[0] == (site / media[0]["path"]).read_bytes()
