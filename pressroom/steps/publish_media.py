@@ -10,7 +10,8 @@ Two halves, each in the step that needs it, so the workflow has no step of its o
   content-addressed key (`pressroom.publish.media`).
 
 Every key is stat'ed first. A key that exists already holds these bytes (its name is their
-hash) and is never written again, whichever revision or site put it there. Only what is
+hash) and is never written again, whichever revision or site put it there. (Two jobs that find
+one key missing at once may both write it: the same bytes, so no lock is taken for it.) Only what is
 missing is read and uploaded, at most `concurrency` objects at once: images streamed from the
 snapshot tar through a scratch file (the tar is downloaded only when an image is missing),
 previews from Postgres a small batch at a time. A retried attempt stats again and uploads only
