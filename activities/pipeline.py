@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError
 
 from pressroom.callbacks import webhooks
 from pressroom.config import Settings
+from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db import related, sites
 from pressroom.db.pool import Database
 from pressroom.embeddings.base import Embedder
@@ -52,6 +53,7 @@ from pressroom.models import (
 )
 from pressroom.publish import layout as publication
 from pressroom.publish.latest import parse_time
+from pressroom.publish.media import MEDIA_PREFIX
 from pressroom.runtime import faults, metrics
 from pressroom.security import sealing
 from pressroom.security.redact import redact_url
@@ -170,7 +172,7 @@ class PipelineActivities:
 
     def _build_options(self, job: JobInput) -> dict[str, object]:
         """The worker settings and job options that change what a revision's files hold."""
-        return {
+        options: dict[str, object] = {
             "profile": job.profile,
             "base_url": job.base_url,
             "media": job.publish_media,
@@ -178,6 +180,12 @@ class PipelineActivities:
             "sanitize": self.settings.sanitize_html,
             "iframes": sorted(self.settings.iframe_hosts) if self.settings.sanitize_html else [],
         }
+        if job.publish_media:
+            # media.json then holds the media URLs (ARTIFACTS_PUBLIC_URL or the store's) and
+            # preview keys that name the thumbnail spec.
+            options["media_url"] = self.store.url_for(MEDIA_PREFIX)
+            options["thumbnail_spec"] = THUMBNAIL_SPEC
+        return options
 
     async def _admit(self, job: JobInput, source: SourceSummary) -> SourceSummary:
         """Name the revision by its output and check it may be published (before any work)."""
@@ -276,6 +284,8 @@ class PipelineActivities:
     @activity.defn(name="build_artifacts")
     async def build_artifacts(self, req: BuildRequest) -> ArtifactSummary:
         async with self._env(req.job.job_id, plans.BUILD_ARTIFACTS) as env:
+            if req.job.publish_media:  # previews are made and looked up in Postgres
+                env = await self._with_database(env, plans.BUILD_ARTIFACTS)
             build = BuildInput(
                 target=target(req.job, req.revision_id, req.output_key, req.kind),
                 embedding=req.embedding,
@@ -284,6 +294,7 @@ class PipelineActivities:
                 counts=req.counts,
                 created_at=req.created_at,
                 related=await self._related_posts(req),
+                media=req.job.publish_media,
             )
             return await build_artifacts(build, env)
 
@@ -307,6 +318,7 @@ class PipelineActivities:
                 published_at=req.published_at,
                 update_latest=req.update_latest,
                 concurrency=self.settings.publish_concurrency,
+                media=req.job.publish_media,
             )
             return await publish_artifacts(publish, await self._with_database(env, plans.PUBLISH))
 

@@ -29,6 +29,7 @@ __all__ = [
     "JobResult",
     "Link",
     "LoadSummary",
+    "MediaCounts",
     "MediaItem",
     "MediaRef",
     "ParseSummary",
@@ -426,6 +427,16 @@ class ArtifactSummary(BaseModel):
     files: list[ArtifactFile]
 
 
+class MediaCounts(BaseModel):
+    """A job's media publishing (`publish_media`): the images and previews it uploaded, and
+    those already in the store under their content keys (from any revision or site)."""
+
+    images_uploaded: int = 0
+    images_present: int = 0
+    thumbnails_uploaded: int = 0
+    thumbnails_present: int = 0
+
+
 class PublishSummary(BaseModel):
     base_url: str
     latest_url: str
@@ -437,6 +448,9 @@ class PublishSummary(BaseModel):
     # already published with the same output (`reused`), the files as published then.
     published: list[ArtifactFile] = Field(default_factory=list)
     reused: bool = False
+    # Media publishing's counts; None when the job does not publish media or the revision
+    # was already published (its media with it).
+    media: MediaCounts | None = None
 
 
 # --- the job's result (the callback body's `result`, `GET /jobs/{jobId}`) -----------------

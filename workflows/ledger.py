@@ -231,6 +231,18 @@ class JobLedger:
             self.log(f"publish: {len(built.files)} files under {published.base_url}")
         size = sum(f.bytes for f in built.files)
         metrics.published_bytes(workflow.metric_meter(), self.job.task, size)
+        media = published.media
+        if media is not None:
+            counts = self.progress.counts
+            counts["mediaUploaded"] = media.images_uploaded
+            counts["mediaPresent"] = media.images_present
+            counts["thumbnailsUploaded"] = media.thumbnails_uploaded
+            counts["thumbnailsPresent"] = media.thumbnails_present
+            self.log(
+                f"publish: media {media.images_uploaded} uploaded, {media.images_present} "
+                f"already published; thumbnails {media.thumbnails_uploaded} uploaded, "
+                f"{media.thumbnails_present} already published"
+            )
 
     def switched_revision(self, switched: SwitchSummary) -> None:
         self.switched = switched

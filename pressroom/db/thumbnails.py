@@ -17,8 +17,10 @@ __all__ = [
     "get_thumbnail",
     "known_thumbnails",
     "link_thumbnails",
+    "previewed_images",
     "put_thumbnails",
     "read_thumbnail",
+    "thumbnail_data",
 ]
 
 if TYPE_CHECKING:
@@ -49,6 +51,36 @@ async def known_thumbnails(conn: asyncpg.Connection, spec: str, shas: Sequence[s
         rows = await conn.fetch(_KNOWN_SQL, spec, unique[start : start + _CHUNK])
         found.update(r["image_sha256"] for r in rows)
     return found
+
+
+_PREVIEWED_SQL = """
+    SELECT image_sha256 FROM image_thumbnails
+    WHERE spec = $1 AND image_sha256 = ANY($2::text[]) AND data IS NOT NULL
+"""
+_DATA_SQL = """
+    SELECT image_sha256, mime, data FROM image_thumbnails
+    WHERE spec = $1 AND image_sha256 = ANY($2::text[]) AND data IS NOT NULL
+    ORDER BY image_sha256
+"""
+
+
+async def previewed_images(conn: asyncpg.Connection, spec: str, shas: Sequence[str]) -> set[str]:
+    """The image hashes that have a preview under `spec` (not those known unreadable)."""
+    found: set[str] = set()
+    unique = list(dict.fromkeys(shas))
+    for start in range(0, len(unique), _CHUNK):
+        rows = await conn.fetch(_PREVIEWED_SQL, spec, unique[start : start + _CHUNK])
+        found.update(r["image_sha256"] for r in rows)
+    return found
+
+
+async def thumbnail_data(
+    conn: asyncpg.Connection, spec: str, shas: Sequence[str]
+) -> list[tuple[str, str, bytes]]:
+    """(image sha256, mime, bytes) of the previews of `shas` under `spec`; callers pass a
+    small batch at a time (the bytes are all in memory)."""
+    rows = await conn.fetch(_DATA_SQL, spec, list(dict.fromkeys(shas)))
+    return [(r["image_sha256"], r["mime"], bytes(r["data"])) for r in rows]
 
 
 async def put_thumbnails(conn: asyncpg.Connection, spec: str, thumbs: Sequence[Thumbnail]) -> None:

@@ -180,7 +180,8 @@ def write_posts_json(
 
 
 def write_media_json(path: Path, media: Iterable[MediaItem], *, revision_id: str, site: str) -> int:
-    """media.json: every image with mime, size, sha256, dimensions and referencing posts."""
+    """media.json: every image with mime, size, sha256, dimensions and referencing posts
+    (and, when the job publishes media, its `published_url` and `thumbnail_url`)."""
     header = {"format": "pressroom.media/1", "site": site, "revision": revision_id}
     return _write_document(path, header, "media", (m.model_dump(mode="json") for m in media))
 
@@ -303,13 +304,15 @@ def build_manifest(
     output_key: str = "",
     kind: str = "full",
     profile: Mapping[str, Any] | None = None,
+    media: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a built revision: what it holds and the sha256/size of every file,
     and the site profile (generator, base URL, what the tree contributed) it was built with.
 
     `files` are POSIX paths relative to `dir`; the manifest does not list itself.
     `output_key` identifies the revision's output (pressroom/publication.py): a later job
-    may reuse this revision only with the same key.
+    may reuse this revision only with the same key. `media` (when the job publishes media)
+    says where and how many of the revision's images and previews are published.
     """
     listed: dict[str, dict[str, Any]] = {}
     for name in files:
@@ -322,7 +325,7 @@ def build_manifest(
             "sha256": sha256_file(file_path),
             "content_type": _content_type(rel.name),
         }
-    return {
+    manifest = {
         "format": "pressroom.manifest/1",
         "site": site,
         "revision": revision_id,
@@ -334,6 +337,9 @@ def build_manifest(
         "profile": dict(profile) if profile is not None else None,
         "files": listed,
     }
+    if media is not None:
+        manifest["media"] = dict(media)
+    return manifest
 
 
 def write_manifest(dir: Path, manifest: Mapping[str, Any]) -> Path:

@@ -4,6 +4,9 @@ Layout, on the artifact store (a local directory or an S3/R2 bucket):
 
     {distFolder}/latest.json            the site's current revision (moves forward only)
     {distFolder}/{revision}/...         posts.json, media.json, search.json, manifest.json
+    media/{sha256}.{ext}                images (and their thumbnails) when a job publishes
+                                        media: content-addressed, shared by every site
+                                        (pressroom/publish/media.py)
     _work/{jobId}/...                   a job's claim-check data (not published)
 
 - A published folder belongs to one site. The first job that publishes to a folder claims
@@ -55,9 +58,19 @@ __all__ = [
 # Bumped whenever artifacts built from the same input would come out different.
 FORMAT_VERSION = "pressroom/3"
 
-# Names the published layout and the work store use for themselves.
+# Names the published layout and the work store use for themselves. `media` is the store-root
+# prefix of published images: a site (whose default folder is its id) or a folder named so
+# would share it with every site's images.
 RESERVED_NAMES: frozenset[str] = frozenset(
-    {"latest.json", "manifest.json", "posts.json", "media.json", "search.json", "errors.json"}
+    {
+        "latest.json",
+        "manifest.json",
+        "posts.json",
+        "media.json",
+        "search.json",
+        "errors.json",
+        "media",
+    }
 )
 
 # What a task builds: a full revision (embeddings, database, related posts) or the parsed

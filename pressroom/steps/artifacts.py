@@ -1,7 +1,9 @@
 """Step 6, build-artifacts: posts.json, media.json, search.json, errors.json and manifest.json.
 
 Streams the parsed posts and, when the task embedded, the vector batches into the JSON
-writers, then puts the files in the work store for the publish step.
+writers, then puts the files in the work store for the publish step. With media publishing
+on, media.json gives each image its published and thumbnail URLs (the publish step uploads
+the bytes behind them before the revision is published).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.models import (
     ArtifactFile,
     ArtifactSummary,
@@ -25,9 +28,11 @@ from pressroom.models import (
 )
 from pressroom.publish import artifacts
 from pressroom.publish.artifacts import SearchEntry
+from pressroom.publish.media import MediaLinks
 from pressroom.search.hits import bounded, bounded_terms, bounded_url
-from pressroom.steps.env import RevisionTarget, StepEnv
+from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.steps.load import VectorStream, download_parsed, download_vectors
+from pressroom.steps.publish_media import media_links
 from pressroom.storage.base import sha256_file
 from pressroom.storage.workstore import read_jsonl
 
@@ -110,7 +115,8 @@ def search_entries(
 class BuildInput:
     """`embedding` None: no vectors in search.json (a task without embeddings). `counts` and
     `created_at` go into the manifest. `related` (post id -> related posts, read from the
-    database after the load) goes into posts.json; None (no database) leaves it out."""
+    database after the load) goes into posts.json; None (no database) leaves it out.
+    `media`: the job publishes its media (media.json links them; the env needs a database)."""
 
     target: RevisionTarget
     embedding: EmbeddingInfo | None
@@ -119,6 +125,7 @@ class BuildInput:
     counts: dict[str, int]
     created_at: str
     related: Mapping[str, list[dict[str, Any]]] | None = None
+    media: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ class _Sources:
     text: VectorStream | None
     images: VectorStream | None
     profile: dict[str, Any] | None = None  # the site profile the parse step used
+    links: MediaLinks | None = None  # media.json's published URLs
 
 
 def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
@@ -143,8 +151,12 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
         site=site,
         related=req.related,
     )
+    media = _media(src.media)
     artifacts.write_media_json(
-        out / artifacts.MEDIA_JSON, _media(src.media), revision_id=revision_id, site=site
+        out / artifacts.MEDIA_JSON,
+        src.links.link_all(media) if src.links else media,
+        revision_id=revision_id,
+        site=site,
     )
     artifacts.write_errors_json(
         out / artifacts.ERRORS_JSON,
@@ -171,6 +183,7 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
         output_key=req.target.output_key,
         kind=req.target.kind,
         profile=src.profile,
+        media=src.links.manifest_entry() if src.links else None,
     )
     artifacts.write_manifest(out, manifest)
     return [
@@ -197,12 +210,18 @@ async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
     text = images = None
     if req.embedding is not None:
         text, images = await download_vectors(env, req.text_batches, req.media_batches)
+    links = None
+    if req.media:
+        if not isinstance(env, DatabaseEnv):
+            raise TypeError("publishing media needs the database (thumbnails)")
+        env.progress(0, 3, "thumbnails for published media")
+        links = await media_links(env, media_path, THUMBNAIL_SPEC)
     env.progress(1, 3, "writing JSON")
     out = env.scratch / "out"
     profile = None
     if await env.store.exists(env.keys.profile):  # absent in jobs parsed before profiles
         profile = _profile_summary(json.loads(await env.store.get_bytes(env.keys.profile)))
-    src = _Sources(posts_path, media_path, reports, text, images, profile)
+    src = _Sources(posts_path, media_path, reports, text, images, profile, links)
     files = await asyncio.to_thread(_build, req, src, out)
     env.progress(2, 3, "uploading to the work store")
     for f in files:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -92,6 +93,22 @@ class Snapshot:
     def read(self, name: str) -> bytes:
         offset, size = self.index[name]
         return os.pread(self._fd, size, offset)  # positional: safe from several threads
+
+    def copy_to(self, name: str, dest: Path, chunk: int = 1 << 20) -> str:
+        """Write member `name` to `dest` a chunk at a time (a large image is never whole in
+        memory); returns the sha256 of what was written."""
+        offset, size = self.index[name]
+        digest = hashlib.sha256()
+        with dest.open("wb") as out:
+            end = offset + size
+            while offset < end:
+                data = os.pread(self._fd, min(chunk, end - offset), offset)
+                if not data:
+                    raise OSError(f"snapshot ended inside {name!r}")
+                digest.update(data)
+                out.write(data)
+                offset += len(data)
+        return digest.hexdigest()
 
     def close(self) -> None:
         os.close(self._fd)

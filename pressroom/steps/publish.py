@@ -5,6 +5,8 @@ no job writes the folder again; a job with the same output reuses it, one with o
 is refused. Revision files are served with a long immutable cache lifetime; `latest.json` is
 written last, with a short one, so a reader that follows it always finds a complete revision.
 Uploads run concurrently (bounded); the manifest goes last, and marks the revision published.
+With media publishing on, the revision's images and previews go to their content-addressed
+keys (`pressroom.steps.publish_media`) before any of the revision's files.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 
 import asyncpg
 
+from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db.locks import advisory_lock
-from pressroom.models import ArtifactFile, PublishSummary
+from pressroom.models import ArtifactFile, MediaCounts, PublishSummary
 from pressroom.publish.artifacts import MANIFEST_JSON
 from pressroom.publish.latest import latest_document, write_latest_if_newer
 from pressroom.publish.layout import (
@@ -33,6 +36,7 @@ from pressroom.publish.layout import (
 )
 from pressroom.runtime.faults import fault_point
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
+from pressroom.steps.publish_media import publish_media
 from pressroom.storage.base import Store, sha256_file
 
 __all__ = ["PublishInput", "publish_artifacts", "write_latest"]
@@ -136,6 +140,7 @@ class PublishInput:
     published_at: str
     update_latest: bool = True
     concurrency: int = 8  # uploads in flight
+    media: bool = False  # also publish the revision's images and previews (`media/`)
 
 
 async def publish_artifacts(req: PublishInput, env: DatabaseEnv) -> PublishSummary:
@@ -152,7 +157,7 @@ async def publish_artifacts(req: PublishInput, env: DatabaseEnv) -> PublishSumma
     names = [f.name for f in req.files]
     async with env.pool.acquire() as conn:
         await claim_folder(conn, store, target.dist_folder, target.site, target.job_id)
-        manifest, published, uploaded = await _publish_folder(req, env, conn, prefix)
+        manifest, published, uploaded, media = await _publish_folder(req, env, conn, prefix)
         await fault_point("publish:before-latest")
         written = False
         if req.update_latest:
@@ -172,14 +177,16 @@ async def publish_artifacts(req: PublishInput, env: DatabaseEnv) -> PublishSumma
         latest_updated=written,
         published=published,
         reused=manifest is not None,
+        media=media,
     )
 
 
 async def _publish_folder(
     req: PublishInput, env: DatabaseEnv, conn: asyncpg.Connection, prefix: str
-) -> tuple[dict[str, Any] | None, list[ArtifactFile], int]:
+) -> tuple[dict[str, Any] | None, list[ArtifactFile], int, MediaCounts | None]:
     """Upload the revision's folder unless it is published already, under the folder's
-    advisory lock: (the published manifest or None, the files it holds, files uploaded)."""
+    advisory lock: (the published manifest or None, the files it holds, files uploaded,
+    media counts). Media go first: once the manifest is there, so are they."""
     target, store = req.target, env.store
     async with conn.transaction():
         await advisory_lock(conn, publish_lock_name(store, target.dist_folder, target.revision_id))
@@ -192,7 +199,7 @@ async def _publish_folder(
         )
         if manifest is not None:
             files = await _published_files(store, target.dist_folder, target.revision_id, manifest)
-            return manifest, files, 0
+            return manifest, files, 0, None
         if not req.files:
             # Only a job reusing an unchanged revision sends no files: its folder was
             # published when the job began and must not be replaced by an empty one.
@@ -200,9 +207,14 @@ async def _publish_folder(
                 f"revision {target.revision_id} is no longer published under {prefix}/ "
                 "(its manifest.json is gone); run the job again to rebuild it"
             )
+        media = None
+        if req.media:
+            media = await publish_media(
+                env, conn, spec=THUMBNAIL_SPEC, concurrency=req.concurrency
+            )
         names = [f.name for f in req.files]
         uploaded = await upload_revision(env, prefix, names, concurrency=req.concurrency)
-        return None, req.files, uploaded
+        return None, req.files, uploaded, media
 
 
 async def write_latest(

@@ -138,6 +138,7 @@ async def test_row04_reserved_revision_id_and_site_are_400(
         ("revisionId", "Search.JSON"),
         ("site", "latest.json"),
         ("site", "posts.json"),
+        ("site", "media"),  # a site's default folder is its id
     ):
         body = good_body(blog, published.site)
         body["data"][field] = value
@@ -161,6 +162,8 @@ async def test_row05_non_normalised_or_reserved_dist_folder_is_400(
         ("dist/_work", "reserved"),
         ("_work", "reserved"),
         ("dist/.git", "reserved"),
+        ("media", "reserved"),  # the store-root prefix of published images
+        ("Media", "reserved"),
     ):
         body = good_body(blog, published.site, distFolder=folder)
         reply = await call("POST", f"{api_url}/process", json_body=body)
