@@ -56,7 +56,7 @@ def _actual(root: Path, names: list[str], path: str, profile: SiteProfile) -> di
     return post.model_dump(include=set(COMPARED))
 
 
-@pytest.mark.parametrize("name", CORPUS_NAMES)
+@pytest.mark.parametrize("name", [*(f for f in FIXTURES if f != "astro"), *CORPUS_NAMES])
 def test_posts_are_where_the_generator_publishes_them(name: str) -> None:
     root, expected = _site(name)
     names = _tree(root)
@@ -80,7 +80,7 @@ def test_posts_are_where_the_generator_publishes_them(name: str) -> None:
         assert len(expected["posts"]) >= 20
 
 
-@pytest.mark.parametrize("name", CORPUS_NAMES)
+@pytest.mark.parametrize("name", [*FIXTURES, *CORPUS_NAMES])
 def test_images_are_where_the_generator_serves_them(name: str) -> None:
     root, expected = _site(name)
     names = _tree(root)
