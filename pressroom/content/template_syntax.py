@@ -150,7 +150,7 @@ def _tag(name: str, args: str) -> str:
 
 def _output(expr: str, next_char: str) -> str:
     """A Liquid output (`{{ page.x | f }}`) or a Zola inline shortcode (`{{ name(args) }}`)."""
-    zola = _ZOLA_CALL.fullmatch(expr)
+    zola = _ZOLA_CALL.fullmatch(expr) if "(" in expr else None
     if zola is not None:
         return zola_shortcode(zola.group(1), zola.group(2))
     base, *filters = (part.strip() for part in expr.split("|"))
