@@ -37,7 +37,7 @@ __all__ = [
     "unique_post_paths",
 ]
 
-POST_SUFFIXES = (".md", ".markdown")
+POST_SUFFIXES = (".md", ".markdown", ".mdx")  # .mdx: Astro, Docusaurus (content.mdx)
 WORDS_PER_MINUTE = 200
 # No generator named or found: each post at its path (pressroom.conventions.plain).
 PLAIN = SiteProfile(name="plain")
@@ -50,7 +50,7 @@ class PostParseError(ValueError):
 
 
 def is_post_path(rel_path: str) -> bool:
-    """True for Markdown files (.md, .markdown, any case) with a name before the suffix."""
+    """True for Markdown files (.md, .markdown, .mdx, any case) with a name before the suffix."""
     name = posixpath.basename(rel_path.replace("\\", "/")).lower()
     return any(name.endswith(s) and len(name) > len(s) for s in POST_SUFFIXES)
 

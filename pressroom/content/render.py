@@ -1,7 +1,8 @@
 """Rendering a post's Markdown body: markdown-it-py set up as blogs need it (CommonMark plus
 tables, strikethrough, footnotes, definition lists, task lists, kramdown attribute lists,
-raw HTML), after the template pre-pass; returns the HTML with heading anchors and what search
-needs (plain text, sections, links, images, word count, first paragraph).
+raw HTML), after the MDX pass of `.mdx` posts (content.mdx) and the template pre-pass
+(content.template_syntax); returns the HTML with heading anchors and what search needs
+(plain text, sections, links, images, word count, first paragraph).
 
 Most posts take the fast path (content.render_fast: markdown-it-pyrs, the same result about
 ten times faster); what it leaves (see render_fast.fits) is rendered here.
@@ -21,6 +22,7 @@ from mdit_py_plugins.tasklists import tasklists_plugin
 from pressroom.content import render_fast
 from pressroom.content.extract import Extractor, count_words
 from pressroom.content.kramdown import kramdown_attributes
+from pressroom.content.mdx import is_mdx_path, strip_mdx
 from pressroom.content.sections import MdSection, Outline, outline
 from pressroom.content.template_syntax import expand_templates
 from pressroom.models import ImageRef, Link
@@ -68,7 +70,7 @@ def render(
 ) -> RenderedMarkdown:
     """Render a Markdown body (front matter already split off) and extract what search needs."""
     md = _md()
-    source = expand_templates(body)
+    source = expand_templates(strip_mdx(body) if is_mdx_path(post_path) else body)
     if render_fast.fits(source):
         ex = Extractor(md, post_path, known_files)
         fast = render_fast.render_tree(source, ex)
