@@ -278,6 +278,7 @@ class PipelineActivities:
                 repo_url=req.job.repo_url,
                 keep=self.settings.revisions_keep,
                 default_lang=self.settings.search_language,
+                publish_media=req.job.publish_media,
             )
             return await load_database(load, await self._with_database(env, plans.LOAD_DATABASE))
 

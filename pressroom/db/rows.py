@@ -92,6 +92,8 @@ class MediaRow:
     description: str = ""
     embedding: np.ndarray | None = None
     lang: str = "english"  # stems its words: the language of the first post that shows it
+    url: str | None = None  # where the site serves it
+    published_url: str | None = None  # its copy in the artifact store (media publishing)
 
     @classmethod
     def from_item(
@@ -112,6 +114,8 @@ class MediaRow:
             description=item.description,
             embedding=embedding,
             lang=lang,
+            url=item.url,
+            published_url=item.published_url,
         )
 
 
@@ -133,7 +137,7 @@ _SECTION_COLUMNS = tuple(
 _MEDIA_COLUMNS = tuple(
     (
         "site_id revision_id path mime bytes sha256 width height alt_texts post_ids "
-        "description dims embedding lang"
+        "description dims embedding lang url published_url"
     ).split()
 )
 
@@ -250,6 +254,8 @@ def _media_record(site: str, revision_id: str, dims: int, m: MediaRow) -> tuple[
         None if vec is None else dims,
         vec,
         m.lang,
+        m.url,
+        m.published_url,
     )
 
 

@@ -371,3 +371,7 @@ CREATE INDEX IF NOT EXISTS posts_tags_gin ON posts USING gin (pressroom_lower_ta
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS url text;
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS aliases text[] NOT NULL DEFAULT '{}';
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS summary text NOT NULL DEFAULT '';
+
+-- Where the site serves each image, and its copy in the artifact store (issue 14).
+ALTER TABLE media ADD COLUMN IF NOT EXISTS url text;
+ALTER TABLE media ADD COLUMN IF NOT EXISTS published_url text;

@@ -66,7 +66,7 @@ class SearchEntry:
     post_id: str | None  # the post a section belongs to / the first post showing the image
     title: str  # post title
     vector: np.ndarray | None  # None when the task did not embed (parse-only)
-    url: str = ""  # image path or a post URL when the site knows one
+    url: str = ""  # where the site serves the post or image ("" when unknown)
     anchor: str = ""
     heading: str = ""
     text: str = ""
@@ -78,6 +78,7 @@ class SearchEntry:
     updated: str | None = None
     authors: list[str] = field(default_factory=list)
     summary: str = ""
+    published_url: str = ""  # an image's copy in the artifact store (media publishing)
 
 
 def encode_vector(vector: np.ndarray) -> str:
@@ -218,6 +219,8 @@ def _search_record(entry: SearchEntry, dimensions: int | None, text_limit: int) 
     }
     if entry.post_fields:
         record.update(updated=entry.updated, authors=list(entry.authors), summary=entry.summary)
+    if entry.kind == "image":
+        record["published_url"] = entry.published_url
     record["vector"] = encoded
     return record
 
@@ -283,7 +286,7 @@ def write_errors_json(
                 n += 1
             out.write("]")
             counts[key] = n
-        out.write(f",\n\"counts\":{_dumps(counts)}}}\n")
+        out.write(f',\n"counts":{_dumps(counts)}}}\n')
     return counts
 
 

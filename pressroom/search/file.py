@@ -35,7 +35,7 @@ import snowballstemmer
 from pressroom.db.rows import parse_timestamp
 from pressroom.publish.artifacts import decode_vector
 from pressroom.search.fusion import Fusion, Hit, ImageHit, fuse, fuse_images
-from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms, post_fields
+from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms, image_links, post_fields
 from pressroom.search.params import SearchError, check_request, split_query
 
 __all__ = ["FIELD_WEIGHTS", "STOPWORDS", "Analyzer", "Entry", "SearchFile", "bounded_word"]
@@ -100,6 +100,7 @@ class Entry:
     updated: datetime | None = None
     authors: list[str] = field(default_factory=list)
     summary: str = ""
+    published_url: str = ""  # an image's copy in the artifact store
     fields: dict[str, list[str]] = field(default_factory=dict)  # stems per field
     tf: Counter[str] = field(default_factory=Counter)  # field-weighted term frequency
     length: float = 0.0  # field-weighted length
@@ -153,6 +154,7 @@ class SearchFile:
             updated=parse_timestamp(raw.get("updated")),
             authors=[str(a) for a in raw.get("authors") or []],
             summary=raw.get("summary") or "",
+            published_url=raw.get("published_url") or "",
         )
         for name in FIELD_WEIGHTS:
             entry.fields[name] = self.analyzer.tokens(getattr(entry, name))
@@ -363,7 +365,7 @@ def _image_entries(images: Sequence[Entry], found: Sequence[ImageHit]) -> list[d
     return [
         {
             "path": hit.path,
-            "url": entries[hit.path].url,
+            **image_links(entries[hit.path].url, entries[hit.path].published_url),
             "title": bounded(entries[hit.path].title, "title"),
             "text": bounded(entries[hit.path].text, "text"),
             "postId": entries[hit.path].post_id,

@@ -25,6 +25,7 @@ __all__ = [
     "bounded_terms",
     "bounded_url",
     "bounded_urls",
+    "image_links",
     "post_fields",
     "snippet_html",
     "snippet_text",
@@ -94,6 +95,12 @@ def post_fields(
         "authors": bounded_terms(authors, "author", "authors"),
         "summary": bounded(summary, "summary"),
     }
+
+
+def image_links(url: str | None, published_url: str | None) -> dict[str, str | None]:
+    """An image hit's links, the same from every back end: `url` where the site serves it,
+    `publishedUrl` its copy in the artifact store; None when unknown or over the cap."""
+    return {"url": bounded_url(url or None), "publishedUrl": bounded_url(published_url or None)}
 
 
 def bounded_urls(urls: Sequence[str]) -> list[str]:

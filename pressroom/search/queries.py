@@ -359,7 +359,7 @@ def _image_vector_sql(dims: int, *, exact: bool, by_posts: bool = False) -> str:
 
 _IMAGES_SQL = """
     SELECT m.path, m.mime, m.width, m.height, m.alt_texts, m.post_ids, m.description,
-           t.path IS NOT NULL AS has_thumbnail,
+           m.url, m.published_url, t.path IS NOT NULL AS has_thumbnail,
            (SELECT coalesce(jsonb_agg(jsonb_build_object('postId', p.post_id, 'title', p.title)
                                       ORDER BY p.post_id), '[]'::jsonb)::text
             FROM posts AS p

@@ -37,6 +37,7 @@ from pressroom.search.hits import (
     bounded_snippet,
     bounded_terms,
     bounded_url,
+    image_links,
     post_fields,
     snippet_html,
     snippet_text,
@@ -278,6 +279,7 @@ async def _image_entries(
         out.append(
             {
                 "path": hit.path,
+                **image_links(row["url"], row["published_url"]),
                 "mime": row["mime"],
                 "width": row["width"],
                 "height": row["height"],

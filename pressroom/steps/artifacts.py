@@ -61,7 +61,11 @@ def _media(path: Path) -> Iterator[MediaItem]:
 
 
 def search_entries(
-    posts_path: Path, media_path: Path, text: VectorStream | None, images: VectorStream | None
+    posts_path: Path,
+    media_path: Path,
+    text: VectorStream | None,
+    images: VectorStream | None,
+    links: MediaLinks | None = None,
 ) -> Iterator[SearchEntry]:
     text_vectors = iter(text) if text else None
     for post in _posts(posts_path):
@@ -93,7 +97,8 @@ def search_entries(
                 summary=summary,
             )
     image_vectors = iter(images) if images else None
-    for item in _media(media_path):
+    media = _media(media_path)
+    for item in links.link_all(media) if links else media:
         vector = None
         if image_vectors is not None:
             path, _, vector = next(image_vectors)
@@ -106,7 +111,8 @@ def search_entries(
             post_id=item.referenced_by[0].post_id if item.referenced_by else None,
             title=alts[0] if alts else Path(item.path).name,
             vector=vector,
-            url=item.path,
+            url=item.url or "",
+            published_url=item.published_url or "",
             text=" ".join([item.description, *alts]).strip(),
         )
 
@@ -167,7 +173,7 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
     embedding = req.embedding
     artifacts.write_search_json(
         out / artifacts.SEARCH_JSON,
-        search_entries(src.posts, src.media, src.text, src.images),
+        search_entries(src.posts, src.media, src.text, src.images, src.links),
         revision_id=revision_id,
         site=site,
         **(embedding.model_dump() if embedding else {}),

@@ -10,7 +10,7 @@ any indexes and word counts (`db.terms`) that earlier revisions lack.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -25,6 +25,7 @@ from pressroom.db.rows import MediaRow, SectionRow
 from pressroom.db.terms import backfill_revision_terms
 from pressroom.db.thumbnails import link_thumbnails
 from pressroom.models import EmbeddingInfo, LoadSummary, MediaItem, Post
+from pressroom.publish.media import media_key
 from pressroom.runtime.faults import fault_point, is_armed
 from pressroom.search.language import post_ts_config
 from pressroom.steps.describe import apply_descriptions
@@ -150,17 +151,24 @@ def media_rows(
     vectors: VectorStream,
     default_lang: str = "english",
     langs: dict[str, str] | None = None,
+    published_url: Callable[[MediaItem], str] | None = None,
 ) -> Iterator[MediaRow]:
     """Rows in the media file's order; each stemmed in its first post's language. `langs`
     (filled by `section_rows`, which the load consumes first) holds the posts' languages
-    that are not `default_lang`."""
+    that are not `default_lang`; `published_url`, when the job publishes media, names each
+    image's copy in the artifact store (the same URL media.json gets)."""
     items = [MediaItem.model_validate(m) for m in read_jsonl(media_path)]
     stream = _aligned((m.path for m in items), iter(vectors))
     langs = {} if langs is None else langs
     for item, (_, _, vector) in zip(items, stream, strict=True):
         first = item.referenced_by[0].post_id if item.referenced_by else None
         lang = langs.get(first, default_lang) if first else default_lang
-        yield MediaRow.from_item(item, embedding=vector, lang=lang)
+        row = MediaRow.from_item(item, embedding=vector, lang=lang)
+        yield row if published_url is None else replace(row, published_url=published_url(item))
+
+
+def _published_url(url_for: Callable[[str], str]) -> Callable[[MediaItem], str]:
+    return lambda item: url_for(media_key(item.sha256, item.mime, item.path))
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,7 @@ class LoadInput:
     keep: int | None = None
     default_lang: str = "english"
     thumbnail_workers: int = field(default_factory=thumbnail_workers)
+    publish_media: bool = False  # the job copies images to the store: rows name the copy
 
 
 async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
@@ -206,7 +215,13 @@ async def load_database(req: LoadInput, env: DatabaseEnv) -> LoadSummary:
         dimensions=req.embedding.dimensions,
         posts=(Post.model_validate(p) for p in read_jsonl(posts_path)),
         sections=sections,
-        media=media_rows(media_path, images, req.default_lang, langs),
+        media=media_rows(
+            media_path,
+            images,
+            req.default_lang,
+            langs,
+            published_url=_published_url(env.store.url_for) if req.publish_media else None,
+        ),
         switch=req.switch,
         requested_at=target.requested_at,
         repo_url=req.repo_url,

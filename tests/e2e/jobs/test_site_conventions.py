@@ -1,7 +1,8 @@
 """End to end: a job over a copy of part of hugo-docs (its hugo.toml, a section, a page
 bundle with images, the headless `_common` folder) publishes each post's URL and each image's,
-says which profile it used in the result and the manifest, and follows `data.profile` and
-`data.baseUrl` when a job gives them."""
+says which profile it used in the result and the manifest, follows `data.profile` and
+`data.baseUrl` when a job gives them, and its image hits link the site's URL and the
+published copy from the database and from search.json alike."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from temporalio.client import Client
 
 from pressroom.config import Settings
+from pressroom.search.file import SearchFile
 from tests.conftest import CORPORA
 from tests.jobs import job_request, run_job
 
@@ -85,3 +88,32 @@ async def test_a_job_names_the_profile_and_base_url(
     assert urls["content/en/about/features.md"] == (
         "https://mirror.example.org/docs/content/en/about/features"
     )
+
+
+async def test_image_hits_link_the_sites_url_and_the_published_copy(
+    settings: Settings, worker: None, temporal_client: Client, api_url: str, tmp_path: Path
+) -> None:
+    site = _hugo_copy(tmp_path / "hugo")
+    body = job_request(site, site="hugo-media")
+    body["data"]["publishMedia"] = True
+    result = await run_job(temporal_client, settings, body)
+    assert result["status"] == "completed", result
+    published = _published(settings, result)
+    media = {m["path"]: m for m in published["media"]["media"]}
+
+    query = {"site": "hugo-media", "q": "screen capture", "kind": "images", "mode": "text"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{api_url}/search", params=query) as resp:
+            assert resp.status == 200
+            images = (await resp.json())["images"]
+    assert images, "the screenshots are found by their alt text"
+    for image in images:
+        item = media[image["path"]]
+        assert image["url"] == item["url"] and image["url"].startswith("https://gohugo.io/")
+        assert image["publishedUrl"] == item["published_url"]
+        assert image["publishedUrl"].endswith(f"media/{item['sha256']}.png")
+
+    out = Path(settings.artifacts_location) / "dist" / result["revision"]
+    from_file = SearchFile.load(out / "search.json").search("screen capture", kind="images")
+    by_path = {i["path"]: (i["url"], i["publishedUrl"]) for i in from_file["images"]}
+    assert by_path == {i["path"]: (i["url"], i["publishedUrl"]) for i in images}
