@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from temporalio.client import Client
 
+import pressroom.steps.parse as parse_step
 from pressroom.config import Settings
 from pressroom.search.file import SearchFile
+from pressroom.sources import SourceLimits
+from pressroom.steps.env import StepEnv
+from pressroom.steps.fetch import FetchInput, fetch_source
+from pressroom.steps.parse import ParseInput, parse_source
+from pressroom.storage.local import LocalStore
+from pressroom.storage.workstore import WorkKeys
 from tests.conftest import CORPORA
 from tests.jobs import job_request, run_job
 
@@ -117,3 +125,30 @@ async def test_image_hits_link_the_sites_url_and_the_published_copy(
     from_file = SearchFile.load(out / "search.json").search("screen capture", kind="images")
     by_path = {i["path"]: (i["url"], i["publishedUrl"]) for i in from_file["images"]}
     assert by_path == {i["path"]: (i["url"], i["publishedUrl"]) for i in images}
+
+
+async def test_child_parse_processes_apply_the_same_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large tree is parsed in child processes too; each must place posts by the job's
+    profile, not by a plain folder's rules."""
+    site = _hugo_copy(tmp_path / "hugo")
+    store = LocalStore(tmp_path / "store")
+    keys = WorkKeys("job-profile-children")
+    limits = SourceLimits(max_total_bytes=10**8, max_files=10_000, max_file_bytes=10**7)
+    fetch_env = StepEnv(store=store, keys=keys, scratch=tmp_path / "fetch")
+    await fetch_source(FetchInput(str(site), limits), fetch_env)
+    monkeypatch.setattr(parse_step, "PROCESS_POOL_MIN_POSTS", 1)  # children even for a few
+    parsed = await parse_source(
+        ParseInput(batch_size=8, processes=3, base_url="https://docs.example.org/"),
+        StepEnv(store=store, keys=keys, scratch=tmp_path / "parse"),
+    )
+    assert parsed.profile is not None and parsed.profile.name == "hugo"
+    posts = [json.loads(line) for line in (tmp_path / "store" / keys.posts).open()]
+    assert len(posts) == parsed.posts > 10
+    for post in posts:
+        if post["path"].startswith("content/en/_common/"):
+            assert post["url"] is None
+        else:
+            assert post["url"].startswith("https://docs.example.org/"), post["path"]
+            assert "/content/en/" not in post["url"]
