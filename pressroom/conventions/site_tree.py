@@ -1,6 +1,7 @@
 """What the conventions read of a source tree besides the posts: its file names, and its
 config files (TOML, YAML, JSON, or a JavaScript config read for a few literal values), each
-bounded in size, a broken one noted rather than failing the job.
+bounded in size and in the values it expands to, a broken one noted rather than failing the
+job.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
+
+from pressroom.content.frontmatter import json_safe
 
 __all__ = ["MAX_CONFIG_BYTES", "SiteTree", "js_block", "js_code", "js_flag", "js_value"]
 
@@ -74,7 +77,12 @@ class SiteTree:
         if not isinstance(loaded, dict):
             self.notes.append(f"{path}: not a mapping")
             return {}
-        return loaded
+        try:
+            # Plain values, bounded: YAML aliases can fan a small file out into a huge tree.
+            return json_safe(loaded)
+        except ValueError as exc:
+            self.notes.append(f"{path}: not usable ({exc})")
+            return {}
 
     def files_under(self, folder: str) -> list[str]:
         prefix = folder.rstrip("/") + "/" if folder else ""

@@ -116,3 +116,14 @@ def test_hugos_config_folder_sets_the_root_above_it() -> None:
 )
 def test_the_snapshot_keeps_configs_and_author_lists(path: str, kept: bool) -> None:
     assert is_site_file(path) is kept
+
+
+def test_a_yaml_alias_bomb_in_a_config_is_noted_not_expanded() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in range(1, 9):
+        prev = chr(ord("a") + level - 1)
+        name = chr(ord("a") + level)
+        bomb += f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]\n"
+    profile = profile_of({"mkdocs.yml": "site_url: https://m.org/\n" + bomb, "docs/a.md": POST})
+    assert any(n.startswith("note: mkdocs.yml: not usable") for n in profile.contributed)
+    assert len(profile.model_dump_json()) < 10_000
