@@ -10,11 +10,9 @@ warning), and turning every failure into a `PostParseError` with a reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
 import posixpath
-import re
 from collections.abc import Iterable
 
 from pressroom.content import fields
@@ -25,6 +23,7 @@ from pressroom.content.render import MarkdownError, RenderedMarkdown, render
 from pressroom.content.sanitize import HtmlPolicy, sanitize_html
 from pressroom.conventions.place import place_page, resolve_authors
 from pressroom.conventions.profile import Page, SiteProfile
+from pressroom.conventions.rules import date_in_name
 from pressroom.models import Post, PostError, Section
 
 __all__ = [
@@ -41,7 +40,6 @@ POST_SUFFIXES = (".md", ".markdown", ".mdx")  # .mdx: Astro, Docusaurus (content
 WORDS_PER_MINUTE = 200
 # No generator named or found: each post at its path (pressroom.conventions.plain).
 PLAIN = SiteProfile(name="plain")
-_DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 _BUNDLE_INDEX = frozenset({"index", "_index"})  # Hugo: leaf and branch bundles
 
 
@@ -232,12 +230,6 @@ def _strip_suffix(path: str) -> str:
 
 
 def _split_dated(name: str) -> tuple[str | None, str]:
-    """("YYYY-MM-DD", slug) from a Jekyll-style dated name, else (None, name)."""
-    match = _DATED_NAME.match(name)
-    if match is None:
-        return None, name
-    try:
-        day = dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError:  # "2020-13-45-x" is a name, not a date
-        return None, name
-    return day.isoformat(), match.group(4)
+    """("YYYY-MM-DD", slug) from a dated name (`2020-01-02-slug`), else (None, name)."""
+    day, rest = date_in_name(name)
+    return (day, rest) if day and rest else (None, name)
