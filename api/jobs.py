@@ -86,7 +86,8 @@ def _execution(status: RunStatus | None) -> str:
 def _start_memo(job: JobInput) -> dict[str, Any]:
     """The progress a job shows before a worker picks it up: pending, its steps listed."""
     plan = TASKS.get(job.task)
-    return initial_memo(job.job_id, job.task, plan.steps if plan else ())
+    trigger = job.trigger.as_dict() if job.trigger else None
+    return initial_memo(job.job_id, job.task, plan.steps if plan else (), trigger)
 
 
 async def start_job(client: Client, job: JobInput, task_queue: str) -> Started:
@@ -222,6 +223,7 @@ def _job_view(
             result=progress.result,
             failure=progress.failure,
             callback=progress.callback,
+            trigger=progress.trigger or {"kind": "api"},
         )
     if status == "running" and progress is not None and progress.state == "pending":
         view["state"] = "pending"

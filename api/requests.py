@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pressroom.config import Settings
 from pressroom.conventions.names import PROFILE_NAMES
-from pressroom.models import JobInput
+from pressroom.models import JobInput, JobTrigger
 from pressroom.publish import latest as revisions
 from pressroom.publish.layout import reserved_reason
 from pressroom.security import sealing
@@ -315,7 +315,14 @@ def default_dist_folder(site: str) -> str:
     return site.replace(":", "-")
 
 
-def job_input(request: JobRequest, body: dict[str, Any], settings: Settings) -> JobInput:
+def job_input(
+    request: JobRequest,
+    body: dict[str, Any],
+    settings: Settings,
+    trigger: JobTrigger | None = None,
+) -> JobInput:
+    """The workflow input for a validated request; `trigger` says what started it (default:
+    a call to the API)."""
     data = request.data
     # URL credentials are sealed, never put in the workflow input as is (pressroom/sealing.py).
     repo_url, repo_sealed = sealing.split(data.repoUrl, settings)
@@ -341,4 +348,5 @@ def job_input(request: JobRequest, body: dict[str, Any], settings: Settings) -> 
         profile=data.profile or settings.site_profile,
         base_url=data.baseUrl,
         publish_media=settings.publish_media if data.publishMedia is None else data.publishMedia,
+        trigger=trigger or JobTrigger(kind="api"),
     )

@@ -27,6 +27,7 @@ __all__ = [
     "JobInput",
     "JobProgress",
     "JobResult",
+    "JobTrigger",
     "Link",
     "LoadSummary",
     "MediaCounts",
@@ -174,6 +175,24 @@ class MediaItem(BaseModel):
 # --- job contract -----------------------------------------------------------------------
 
 
+class JobTrigger(BaseModel):
+    """What started a job: `api` (POST /process, a registered site's POST /sites/{site}/builds,
+    the CLI), `schedule` (the site's Temporal Schedule) or `webhook` (a git host's push, with
+    its delivery id). Shown in the job's result and `GET /jobs/{jobId}`."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    kind: str  # api | schedule | webhook
+    site: str | None = None  # the registered site it was started for, if any
+    host: str | None = None  # webhook: github | gitlab | gitea
+    delivery: str | None = None  # webhook: the host's delivery id
+    commit: str | None = None  # webhook: the pushed head commit
+    schedule: str | None = None  # schedule: the Temporal Schedule id
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
 class JobInput(BaseModel):
     """Workflow input: small, references only (claim check)."""
 
@@ -207,6 +226,9 @@ class JobInput(BaseModel):
     profile: str | None = None
     base_url: str | None = None  # the site's public URL, over what its config says
     publish_media: bool = False  # images and thumbnails copied to `media/` in the store
+    # What started the job; None in histories recorded before triggers (they were all `api`).
+    # A `schedule` job's id is its workflow id, which only Temporal knows when it starts it.
+    trigger: JobTrigger | None = None
 
 
 class StepProgress(BaseModel):
@@ -239,6 +261,7 @@ class JobProgress(BaseModel):
     # The callback's delivery: {state: delivering|delivered|refused|undelivered, reason,
     # attempts, status}; None when the job has no callback URL (or has not reached it).
     callback: dict[str, Any] | None = None
+    trigger: dict[str, Any] | None = None  # JobTrigger.as_dict(); None: an older job
 
 
 # --- step summaries (small: they travel through workflow history) ------------------------
@@ -503,6 +526,7 @@ class JobResult(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     # The callback's delivery (JobProgress.callback); None: the job has no callback URL.
     callback: dict[str, Any] | None = None
+    trigger: dict[str, Any] | None = None  # what started the job (JobTrigger.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}

@@ -81,6 +81,7 @@ class JobLedger:
             job_id=job.job_id,
             task=job.task,
             steps=[StepProgress(name=s) for s in (plan.steps if plan else ())],
+            trigger=job.trigger.as_dict() if job.trigger else None,
         )
         self.logs: list[str] = []
         self.source: SourceSummary | None = None
@@ -295,6 +296,7 @@ class JobLedger:
             warnings=list(p.warnings),
             warning_count=p.warning_count,
             counts=dict(p.counts),
+            trigger=p.trigger,
         )
         p.result = result.as_dict()
         return result

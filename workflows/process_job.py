@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from pressroom.workflows import plans
     from pressroom.workflows.ledger import JobLedger, callback_failure, iso
     from pressroom.workflows.progress_memo import ProgressMemo
-    from pressroom.workflows.search_attributes import STATE
+    from pressroom.workflows.search_attributes import JOB_ID, STATE
 
     from pressroom.callbacks.webhooks import callback_body
     from pressroom.models import (
@@ -60,6 +60,7 @@ Embedding = EmbeddingInfo | None  # None: the task does not embed
 class ProcessJob:
     @workflow.init
     def __init__(self, job: JobInput) -> None:
+        job = as_started(job)
         self.plan = plans.TASKS.get(job.task)
         self.ledger = JobLedger(job, self.plan)
         self.heartbeat = timedelta(seconds=job.heartbeat_seconds)
@@ -72,6 +73,10 @@ class ProcessJob:
 
     @workflow.run
     async def run(self, job: JobInput) -> dict[str, Any]:
+        job = as_started(job)
+        if job.trigger is not None and job.trigger.kind == "schedule":
+            # The schedule's action could not know this run's id: make the job findable by it.
+            workflow.upsert_search_attributes([JOB_ID.value_set(job.job_id)])
         if job.requested_at is None:
             # Jobs started without a request time are ordered by when Temporal started them.
             start_time = workflow.info().workflow_start_time
@@ -330,6 +335,14 @@ class ProcessJob:
 
     def _set_state(self, state: str) -> None:
         workflow.upsert_search_attributes([STATE.value_set(state)])
+
+
+def as_started(job: JobInput) -> JobInput:
+    """The job as this run is: a scheduled job is named by its workflow id, which Temporal
+    makes from the schedule's id prefix and the scheduled time when it starts the run."""
+    if job.trigger is not None and job.trigger.kind == "schedule":
+        return job.model_copy(update={"job_id": workflow.info().workflow_id})
+    return job
 
 
 async def all_or_none(coros: list[Coroutine[Any, Any, T]]) -> list[T]:

@@ -108,10 +108,14 @@ class ProgressMemo:
         return changed
 
 
-def initial_memo(job_id: str, task: str, steps: tuple[str, ...]) -> dict[str, Any]:
-    """The `progress` field a job starts with (pending, every step pending): what a job
-    answers before a worker has picked it up."""
-    fresh = JobProgress(job_id=job_id, task=task, steps=[StepProgress(name=s) for s in steps])
+def initial_memo(
+    job_id: str, task: str, steps: tuple[str, ...], trigger: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `progress` field a job starts with (pending, every step pending, what started
+    it): what a job answers before a worker has picked it up."""
+    fresh = JobProgress(
+        job_id=job_id, task=task, steps=[StepProgress(name=s) for s in steps], trigger=trigger
+    )
     return {PROGRESS: memo_fields(fresh)[PROGRESS]}
 
 
