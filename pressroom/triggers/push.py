@@ -38,7 +38,7 @@ from pressroom.triggers.hosts import (
     first_header,
     lower_headers,
 )
-from pressroom.triggers.matching import repository_key
+from pressroom.triggers.repositories import repository_key
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -102,23 +102,25 @@ class PayloadRejected(ValueError):
 class Push:
     """One webhook delivery, read. See the module docstring for `changed` and `incomplete`."""
 
-    host: str
-    event: str
-    delivery: str | None
-    repositories: frozenset[str]
-    ref: str | None
-    branch: str | None
+    host: str  # one of hosts.HOSTS
+    event: str  # "push", "ping", "tag_push" (GitLab) or the host's other event, lower-case
+    delivery: str | None  # the id a redelivery keeps (see hosts), for the job id
+    repositories: frozenset[str]  # repository_key of every URL and name in the payload
+    ref: str | None  # "refs/heads/main", "refs/tags/v1"; None for events that are no push
+    branch: str | None  # "main" when ref is a branch, else None
     default_branch: str | None
-    after: str | None
+    after: str | None  # the new head commit, lower-case hex; None when the ref was deleted
     deleted: bool
-    changed: frozenset[str] | None
-    incomplete: str | None = None
+    changed: frozenset[str] | None  # paths the pushed commits touched; None: unknown
+    incomplete: str | None = None  # why `changed` is None
 
 
 def read_event(host: str, headers: Mapping[str, str], body: bytes) -> Push:
     """The delivery `body` with `headers`, as `host` sent it; PayloadRejected when unreadable.
 
-    Verify the signature first (`signatures.verify`): this trusts the body it reads.
+    Safe on an unverified body (bounded, typed), since the repository it names is how the
+    site, and so the secret, is found; but everything in it is a claim until
+    `signatures.verify` passes with that site's secret.
     """
     check_host(host)
     lowered = lower_headers(headers)
@@ -127,7 +129,8 @@ def read_event(host: str, headers: Mapping[str, str], body: bytes) -> Push:
     data = _load(body)
     if host == "gitlab" and event == "system":
         # GitLab system hooks share one header; the body's object_kind names the event.
-        event = _event_name(_field(data, "object_kind") or "system", "object_kind")
+        kind = _field(data, "object_kind", limit=64) or "system"
+        event = _event_name(kind.strip().lower(), "object_kind")
     repositories = _repositories(host, data)
     default_branch = _default_branch(host, data)
     if event not in _PUSH_EVENTS:
