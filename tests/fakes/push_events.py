@@ -206,9 +206,15 @@ def push_event(
 
 
 def ping_event(
-    *, secret: str, repository: str = DEFAULT_REPOSITORY, delivery: str | None = None
+    host: str = "github",
+    *,
+    secret: str,
+    repository: str = DEFAULT_REPOSITORY,
+    delivery: str | None = None,
 ) -> tuple[dict[str, str], bytes]:
     """(headers, body) of GitHub's signed ping, sent when a webhook is created."""
+    if host != "github":
+        raise ValueError(f"{host} sends no ping: its 'Test' button sends a push (push_event)")
     payload = fixture("github-ping")
     names = _names(repository)
     repo = payload["repository"]

@@ -77,6 +77,12 @@ def test_github_ping_fixture() -> None:
     assert push.changed == frozenset() and push.ref is None and push.branch is None
 
 
+def test_only_github_pings() -> None:
+    assert read_event("github", *ping_event("github", secret="s")).event == "ping"
+    with pytest.raises(ValueError, match="sends no ping"):
+        ping_event("gitlab", secret="s")
+
+
 def test_github_ping_of_an_organization_hook_names_no_repository() -> None:
     payload = fixture("github-ping")
     del payload["repository"]
