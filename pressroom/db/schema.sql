@@ -375,3 +375,20 @@ ALTER TABLE posts ADD COLUMN IF NOT EXISTS summary text NOT NULL DEFAULT '';
 -- Where the site serves each image, and its copy in the artifact store (issue 14).
 ALTER TABLE media ADD COLUMN IF NOT EXISTS url text;
 ALTER TABLE media ADD COLUMN IF NOT EXISTS published_url text;
+
+-- Registered sites (issue 15): what `POST /sites/{site}/builds`, a site's Temporal Schedule
+-- and push webhooks build. `spec` is the registration as the API shows it (URLs redacted);
+-- the credentials of its URLs and the webhook secret are sealed (pressroom/security/sealing.py).
+-- `repository_key` is how push webhooks find the site (pressroom/triggers/matching.py).
+CREATE TABLE IF NOT EXISTS site_registry (
+    site_id          text PRIMARY KEY,
+    spec             jsonb NOT NULL,
+    sealed           jsonb NOT NULL DEFAULT '{}'::jsonb,
+    repository_key   text NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    last_job         jsonb,
+    last_delivery    jsonb,
+    schedule         jsonb  -- the schedule as last set through Pressroom; Temporal holds it
+);
+CREATE INDEX IF NOT EXISTS site_registry_repository ON site_registry (repository_key);

@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from pressroom.security.redact import redact_url
 
-__all__ = ["SealError", "reveal", "split"]
+__all__ = ["SealError", "open_secret", "reveal", "seal_secret", "split"]
 
 KEY_FILE = "secrets.key"
 PREFIX = "fernet:"
@@ -82,7 +82,7 @@ def unseal(key: bytes, token: str) -> str:
         return Fernet(key).decrypt(token[len(PREFIX) :].encode("ascii")).decode()
     except (InvalidToken, ValueError):
         raise SealError(
-            "cannot unseal a URL credential: the API and this worker use different "
+            "cannot unseal a sealed credential: the API and this worker use different "
             "PRESSROOM_SECRETS_KEY values (or state dirs)"
         ) from None
 
@@ -99,4 +99,14 @@ def reveal(url: str, sealed: str | None, key_source: Any) -> str:
     """The URL to use: the unsealed original when there is one, else `url` as given."""
     if not sealed:
         return url
+    return unseal(load_key(key_source), sealed)
+
+
+def seal_secret(value: str, key_source: Any) -> str:
+    """A secret that is not a URL (a site's webhook secret), sealed under the same key."""
+    return seal(load_key(key_source), value)
+
+
+def open_secret(sealed: str, key_source: Any) -> str:
+    """The secret `seal_secret` sealed; SealError under another key."""
     return unseal(load_key(key_source), sealed)
