@@ -1,5 +1,7 @@
-"""The aiohttp application: `POST /process`, `GET /jobs/{jobId}`, `GET /healthz`, and the
-search API and page from `api/search.py` (`GET /search`, `/posts/...`, `/media/...`, `/`).
+"""The aiohttp application: `POST /process`, `GET /jobs/{jobId}`, `GET /healthz`, the search
+API and page from `api/search.py` (`GET /search`, `/posts/...`, `/media/...`, `/`), the site
+registry and schedules from `api/sites.py` (`/sites/...`) and push webhooks from
+`api/hooks.py` (`/hooks/{host}`).
 
 The Temporal client and settings are passed in (no globals), so tests build the same app
 against their own dev server.
@@ -22,9 +24,10 @@ from urllib.parse import unquote_to_bytes
 
 import asyncpg
 from aiohttp import web
-from pressroom.api import auth
+from pressroom.api import auth, hooks
 from pressroom.api import metrics as api_metrics
 from pressroom.api import search as search_api
+from pressroom.api import sites as sites_api
 from pressroom.api.job_cache import JobCache
 from pressroom.api.job_status import JobAnswer, job_answers, respond
 from pressroom.api.jobs import JobClosed, JobConflict, JobEnded, cancel_job, start_job
@@ -282,7 +285,10 @@ def create_app(
     app.router.add_post("/process", process)
     app.router.add_get("/jobs/{job_id}", get_job)
     app.router.add_get("/healthz", healthz)
+    app.middlewares.append(sites_api.bad_requests)
     search_api.install(app, settings, database=database, embedder=embedder)
+    sites_api.install(app, settings, client)
+    hooks.install(app)
     return app
 
 

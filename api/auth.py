@@ -1,7 +1,8 @@
 """Request guards for the API: bearer-token authentication and the request body size limit.
 
 Owns: `API_TOKENS` (comma-separated; any one of them is accepted) checked in constant time,
-with `/healthz` left open for load balancers; a loud startup warning when no token is set
+with `/healthz` left open for load balancers and `/hooks/` for git hosts (which sign
+instead); a loud startup warning when no token is set
 (auth off, the development default); and the body limit (`API_MAX_BODY_BYTES`), answered as
 a JSON 413 whether the client declared its length up front or streamed too much.
 """
@@ -19,6 +20,8 @@ from pydantic import SecretStr
 log = logging.getLogger("pressroom.api")
 
 OPEN_PATHS = frozenset({"/healthz"})
+# Push webhooks authenticate by their host's signature (api/hooks.py), never a bearer token.
+OPEN_PREFIXES = ("/hooks/",)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -50,7 +53,7 @@ def _bearer(request: web.Request) -> str | None:
 def auth_middleware(accepted: list[bytes]) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not accepted or request.path in OPEN_PATHS:
+        if not accepted or request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
             return await handler(request)
         presented = _bearer(request)
         if presented is None or not token_ok(presented, accepted):

@@ -37,7 +37,6 @@ from pressroom.db import related
 from pressroom.db.pool import Database, database_url
 from pressroom.db.posts import post_exists, read_post
 from pressroom.db.revision_events import RevisionListener
-from pressroom.db.sites import current_revisions
 from pressroom.db.thumbnails import read_thumbnail
 from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.embeddings.base import Embedder
@@ -148,7 +147,6 @@ def install(
     app.cleanup_ctx.append(_resources(settings, database, embedder))
     app[POLICY_KEY] = CachePolicy.from_settings(settings)
     app.router.add_get("/search", search)
-    app.router.add_get("/sites", sites)
     app.router.add_get("/posts/{site}/{post_id:.+}/related", related_posts)
     app.router.add_get("/posts/{site}/{post_id:.+}", post)
     app.router.add_get("/media/{site}/{path:.+}", media)
@@ -299,29 +297,6 @@ def _post_url(site: str, post_id: str) -> str:
 
 def _media_url(site: str, path: str) -> str:
     return f"/media/{_quote(site)}/{'/'.join(_quote(p) for p in path.split('/'))}"
-
-
-async def sites(request: web.Request) -> web.Response:
-    """The sites with a current revision: what the search page offers to search."""
-    try:
-        pool = await request.app[SEARCH_DB_KEY].pool()
-        async with pool.acquire() as conn:
-            revisions = await current_revisions(conn)
-    except _DB_DOWN as exc:
-        return _unavailable(exc)
-    return web.json_response(
-        {
-            "sites": [
-                {
-                    "site": r.site,
-                    "revision": r.revision_id,
-                    "counts": r.counts,
-                    "committedAt": r.committed_at.isoformat() if r.committed_at else None,
-                }
-                for r in revisions
-            ]
-        }
-    )
 
 
 def _no_post(site: str, post_id: str) -> web.Response:

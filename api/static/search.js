@@ -108,7 +108,8 @@ async function getJSON(url, signal) {
 
 async function loadSites(wanted) {
   const select = $("site");
-  const { sites } = await getJSON("/sites");
+  // Registered sites with nothing loaded yet have no revision to search.
+  const sites = (await getJSON("/sites")).sites.filter((s) => s.revision);
   select.replaceChildren(...sites.map((s) => el("option", { value: s.site, text: s.site })));
   if (wanted && sites.some((s) => s.site === wanted)) select.value = wanted;
   return sites.length;
