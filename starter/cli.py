@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from pressroom.starter import sites_cli
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -28,6 +29,8 @@ dev = typer.Typer(
     help="The embedded dev stack (Temporal dev server + Postgres).", no_args_is_help=True
 )
 app.add_typer(dev, name="dev")
+app.add_typer(sites_cli.sites, name="sites")
+app.add_typer(sites_cli.schedule, name="schedule")
 console = Console()
 
 

@@ -104,4 +104,3 @@ async def run_search(
         await conn.close()
         if embedder is not None:
             await aclose_embedder(embedder)
-
