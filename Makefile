@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real bench-incremental bench-vision bench-jobs bench-search up down status clean
+.PHONY: venv demo test test-fast fuzz lint browser bench bench-smoke bench-peer bench-real bench-incremental bench-vision bench-jobs bench-hooks bench-search up down status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -71,6 +71,11 @@ bench-vision: venv
 ## worker running and stopped (bench/job_status.py); median of 3 runs, a table on stdout
 bench-jobs: venv
 	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.job_status $(BENCH_ARGS)
+
+## make bench-hooks: how fast POST /hooks/github answers (a push that starts a build, a
+## redelivery, an ignored push, a bad signature), sequential, median of 3 runs (bench/hook_latency.py)
+bench-hooks: venv
+	TMPDIR=$(BENCH_TMPDIR) $(PY) -m bench.hook_latency $(BENCH_ARGS)
 
 ## make bench-search: /search through the API over 3 sites x 3 revisions of 10,000 real posts
 ## (bench/search_speed.py): sequential per mode and filter, and 16 clients, answer cache off
