@@ -22,6 +22,8 @@ from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
 from pressroom.config import Settings
+from pressroom.triggers.push import MAX_BODY_BYTES
+from pressroom.triggers.signatures import sign
 from tests.conftest import EXAMPLE_BLOG
 from tests.e2e.jobs.test_incremental import fresh_model, openai_settings, section_inputs
 from tests.fakes.openai_server import FakeOpenAI, openai_server
@@ -281,3 +283,27 @@ async def test_a_push_touching_one_post_re_embeds_only_that_post(
     assert second["counts"]["textEmbeddingsComputed"] == len(changed)
     assert second["counts"]["mediaEmbeddingsComputed"] == 0
     assert second["trigger"]["commit"] == head
+
+
+async def test_a_push_larger_than_the_api_body_limit_is_read_and_one_over_the_cap_is_a_413(
+    http: aiohttp.ClientSession, git_settings: Settings, repo: Repo, repository: str
+) -> None:
+    site = await register(http, repo, repository, content_paths=["_posts/"])
+    # GitHub lists at most 3,000 files per commit: 2,000 is a complete, large list.
+    many = tuple(f"assets/file-{i:06d}.txt" for i in range(2000))
+    headers, body = push_event("github", secret=SECRET, repository=repository, changed=many)
+    padding = b"p" * git_settings.api_max_body_bytes  # a long commit message, say
+    body = body.replace(b'"message"', b'"padding": "' + padding + b'", "message"', 1)
+    headers, body = signed(headers, body)
+    assert len(body) > git_settings.api_max_body_bytes
+    status, answer = await deliver(http, "github", headers, body)
+    assert status == 202 and answer["status"] == "ignored", answer
+    assert answer["sites"][0]["site"] == site and "_posts/" in answer["sites"][0]["reason"]
+
+    huge = b" " * (MAX_BODY_BYTES + 1)
+    async with http.post("/hooks/github", data=huge, headers=headers) as resp:
+        assert resp.status == 413 and (await resp.json())["maxBytes"] == MAX_BODY_BYTES
+
+
+def signed(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+    return {**headers, **sign("github", body, SECRET)}, body
