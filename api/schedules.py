@@ -13,6 +13,7 @@ overlap) and the create / update / describe / pause / trigger / delete calls.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -50,7 +51,6 @@ __all__ = [
     "delete_schedule",
     "describe_schedule",
     "parse_schedule",
-    "pause_schedule",
     "put_schedule",
     "refresh_schedule",
     "schedule_id",
@@ -207,13 +207,7 @@ async def refresh_schedule(client: Client, settings: Settings, registration: Reg
         schedule.action = _action(job, settings)
         return ScheduleUpdate(schedule)
 
-    try:
-        await client.get_schedule_handle(schedule_id(registration.site)).update(update)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _found(client.get_schedule_handle(schedule_id(registration.site)).update(update))
 
 
 async def _describe(client: Client, site: str) -> ScheduleDescription | None:
@@ -292,11 +286,10 @@ async def describe_schedule(
     return view
 
 
-async def pause_schedule(client: Client, site: str, *, paused: bool, note: str) -> bool:
-    """Pause or unpause; False when the site has no schedule."""
-    handle = client.get_schedule_handle(schedule_id(site))
+async def _found(call: Awaitable[Any]) -> bool:
+    """Whether the schedule the call acts on exists (Temporal's NOT_FOUND: False)."""
     try:
-        await (handle.pause(note=note) if paused else handle.unpause(note=note))
+        await call
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False
@@ -306,21 +299,9 @@ async def pause_schedule(client: Client, site: str, *, paused: bool, note: str) 
 
 async def trigger_schedule(client: Client, site: str) -> bool:
     """Run the schedule's action now, under its overlap policy; False when there is none."""
-    try:
-        await client.get_schedule_handle(schedule_id(site)).trigger()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _found(client.get_schedule_handle(schedule_id(site)).trigger())
 
 
 async def delete_schedule(client: Client, site: str) -> bool:
     """Delete the site's schedule (its running build, if any, goes on); False when none."""
-    try:
-        await client.get_schedule_handle(schedule_id(site)).delete()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _found(client.get_schedule_handle(schedule_id(site)).delete())

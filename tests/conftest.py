@@ -61,6 +61,14 @@ def jekyll_copy(tmp_path: Path) -> Iterator[Path]:
     yield dest
 
 
+@pytest.fixture
+def blog(tmp_path: Path) -> Path:
+    """A writable copy of examples/blog, the demo's small site."""
+    dest = tmp_path / "blog"
+    shutil.copytree(EXAMPLE_BLOG, dest)
+    return dest
+
+
 # --- Temporal, worker and API ---------------------------------------------------------
 
 

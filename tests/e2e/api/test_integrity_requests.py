@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from yarl import URL
 
 from pressroom.config import Settings
-from tests.conftest import EXAMPLE_BLOG
 from tests.published import assert_unchanged, snapshot
 
 
@@ -86,13 +84,6 @@ def assert_400(reply: Reply, *names: str) -> None:
     said = json.dumps(reply.body)
     for name in names:
         assert name in said, (name, reply.body)
-
-
-@pytest.fixture
-def blog(tmp_path: Path) -> Path:
-    dest = tmp_path / "blog"
-    shutil.copytree(EXAMPLE_BLOG, dest)
-    return dest
 
 
 @pytest_asyncio.fixture

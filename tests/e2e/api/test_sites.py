@@ -4,7 +4,6 @@ name (`POST /sites/{site}/builds`) through the real API, Temporal dev server and
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,16 +15,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from tests.conftest import EXAMPLE_BLOG
-
 SECRET = "s3cret-for-the-hooks-0123456789"
-
-
-@pytest.fixture
-def blog(tmp_path: Path) -> Path:
-    dest = tmp_path / "blog"
-    shutil.copytree(EXAMPLE_BLOG, dest)
-    return dest
 
 
 @pytest_asyncio.fixture
