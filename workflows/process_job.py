@@ -104,8 +104,10 @@ class ProcessJob:
         if job.callback_url:
             self.ledger.delivered(result, await self.call_back(job, job.callback_url, result))
         self.publish_progress()
-        if status != "failed":  # a failed job keeps its work store for `workflow reset`
-            await self.clean_up(job)
+        # Every job's work store stays for WORK_RETENTION, for `workflow reset`, marked for the
+        # janitor. Runs from before the patch left a failed job's unmarked (kept forever).
+        if status != "failed" or workflow.patched(plans.MARK_FAILED_WORK):
+            await self.clean_up(job, status)
         if status == "failed":
             failure = result.failure or "job failed"
             raise ApplicationError(failure, type="JobFailed", non_retryable=True)
@@ -314,14 +316,21 @@ class ProcessJob:
             return outcome
         return {"state": "delivered", "status": status}
 
-    async def clean_up(self, job: JobInput) -> None:
-        await workflow.execute_activity_method(
-            PipelineActivities.cleanup_work,
-            CleanupRequest(job_id=job.job_id),
-            start_to_close_timeout=plans.CLEANUP_POLICY.start_to_close,
-            retry_policy=plans.CLEANUP_POLICY.retry,
-            cancellation_type=plans.CLEANUP_POLICY.cancellation,
-        )
+    async def clean_up(self, job: JobInput, status: str) -> None:
+        try:
+            await workflow.execute_activity_method(
+                PipelineActivities.cleanup_work,
+                CleanupRequest(job_id=job.job_id, status=status),
+                start_to_close_timeout=plans.CLEANUP_POLICY.start_to_close,
+                retry_policy=plans.CLEANUP_POLICY.retry,
+                cancellation_type=plans.CLEANUP_POLICY.cancellation,
+            )
+        except ActivityError as err:
+            if status != "failed":
+                raise
+            # A failed job ends with its own failure, not the marker's (its work store stays,
+            # unmarked, as before markers existed).
+            workflow.logger.warning("work store of job %s not marked: %s", job.job_id, err)
 
     def publish_progress(self) -> None:
         """Upsert what changed in the job's progress into its memo, so `GET /jobs/{jobId}`
