@@ -89,6 +89,11 @@ PROGRESS_MEMO = "progress-memo"
 # kept unmarked, forever); `workflow.patched(MARK_FAILED_WORK)` keeps older histories replaying.
 MARK_FAILED_WORK = "mark-failed-work"
 
+# A job's start time (published as `createdAt`/`publishedAt`) is its start event's, which a
+# reset keeps, not its first workflow task's, which a reset to the first step moves;
+# `workflow.patched(STABLE_START_TIME)` keeps older histories replaying.
+STABLE_START_TIME = "stable-start-time"
+
 # Error types that retrying cannot fix: the job fails fast with the reason.
 BAD_INPUT = "BadInput"
 # A step of a job whose work store the janitor purged (a reset past WORK_RETENTION).

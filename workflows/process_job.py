@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -64,7 +64,7 @@ class ProcessJob:
         self.plan = plans.TASKS.get(job.task)
         self.ledger = JobLedger(job, self.plan)
         self.heartbeat = timedelta(seconds=job.heartbeat_seconds)
-        self.started = workflow.now()
+        self.started = job_start_time()
         self.memo = ProgressMemo(self.ledger.progress)
 
     @workflow.query
@@ -367,3 +367,12 @@ async def all_or_none(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
         if workflow.cancellation_reason() is not None:
             await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def job_start_time() -> datetime:
+    """When the job started, stamped on what it publishes (`createdAt`, `publishedAt`): the
+    workflow's start event, which `workflow reset` keeps, so a reset to the first step
+    publishes the same bytes. Runs from before the patch used their first task's time."""
+    if workflow.patched(plans.STABLE_START_TIME):
+        return workflow.info().workflow_start_time
+    return workflow.now()
