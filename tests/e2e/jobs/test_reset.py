@@ -1,7 +1,8 @@
 """Restarting finished jobs with `temporal workflow reset` (issue 15), on the real dev server.
 
-Inside WORK_RETENTION a completed job reset to any of its steps completes again with the
-same published bytes and no second revision; past it, once the janitor schedule's
+Inside WORK_RETENTION a completed job reset to any of its steps (through the API the
+`temporal` CLI uses, and with the README's CLI walkthrough) completes again with the same
+published bytes and no second revision; past it, once the janitor schedule's
 `PurgeWork` run purged the work store, the reset fails at once with `WorkExpired`, naming the
 window. Also: a failed job's work store is marked for the janitor too (and its history
 replays), and workers starting at once leave one janitor schedule per task queue.
@@ -194,33 +195,45 @@ async def test_a_completed_job_resets_to_each_of_its_steps_with_identical_output
         assert marker["status"] == "completed" and marker["retention"] == "7d"
 
 
-async def test_the_temporal_cli_resets_a_completed_job_to_build_artifacts(
+def readme_walkthrough() -> str:
+    """The shell block of the README's "Restarting a finished job", as an operator copies it."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Restarting a finished job\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_walkthrough_resets_a_completed_job_to_build_artifacts(
     settings: Settings, temporal_client: Client, blog: Path, db: asyncpg.Connection
 ) -> None:
-    """The operator's path of issue 15: `temporal workflow reset` to build-artifacts, which
-    failed with a missing `parsed/posts.jsonl` while the work store was deleted on success."""
+    """The operator's path of issue 15, with the `temporal` CLI: a reset to build-artifacts,
+    which failed with a missing `parsed/posts.jsonl` while the work store was deleted on
+    success. The README's commands as written, the job id filled in."""
     site = f"reset-cli-{uuid.uuid4().hex[:6]}"
     body = job_request(blog, site=site)
     job_id = body["jobId"]
+    script = readme_walkthrough()
+    assert "JOB=<jobId>" in script and "build_artifacts" in script
+    env = {
+        **os.environ,
+        "PATH": f"{TEMPORAL_CLI.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+    }
     async with running_worker(settings, temporal_client):
         assert (await run_job(temporal_client, settings, body))["status"] == "completed"
         before = await published(settings, db, site)
         handle = temporal_client.get_workflow_handle(job_id)
+        first_run = (await handle.describe()).run_id
         event_id = reset_points(await handle.fetch_history())[plans.BUILD_ARTIFACTS]
         done = await asyncio.to_thread(
             subprocess.run,
-            [
-                str(TEMPORAL_CLI), "workflow", "reset",
-                "--address", settings.temporal_address,
-                "--namespace", settings.temporal_namespace,
-                "--workflow-id", job_id,
-                "--event-id", str(event_id),
-                "--reason", "rebuild the artifacts",
-            ],
-            capture_output=True, text=True, timeout=WAIT_S, check=False,
+            ["bash", "-euo", "pipefail", "-c", script.replace("<jobId>", job_id)],
+            env=env, capture_output=True, text=True, timeout=WAIT_S, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        described = await handle.describe()  # the current run: the reset's
+        assert f"to event ID {event_id}" in done.stdout  # the step's event, found as written
+        described = await handle.describe()  # the current run: the reset's, ended (--follow)
+        assert described.run_id != first_run
         again = await asyncio.wait_for(
             temporal_client.get_workflow_handle(job_id, run_id=described.run_id).result(),
             WAIT_S,
@@ -353,9 +366,11 @@ async def test_workers_starting_at_once_leave_one_janitor_schedule(
     )
     schedule_id = janitor_schedule_id(settings.temporal_task_queue)
     assert {h.id for h in handles if h is not None} == {schedule_id}
-    ids = [s.id async for s in await temporal_client.list_schedules()]
-    assert ids.count(schedule_id) <= 1  # visibility may lag; never two
+    # One made it; the others found it made (ScheduleAlreadyRunningError) and as wanted.
     handle = temporal_client.get_schedule_handle(schedule_id)
+    described = await handle.describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=30)]
+    assert described.schedule.action.task_queue == settings.temporal_task_queue  # type: ignore[attr-defined]
     # An operator's pause outlives a worker's restart with another interval.
     await handle.pause(note="paused by an operator")
     await ensure_janitor_schedule(
