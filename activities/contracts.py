@@ -145,3 +145,6 @@ class CallbackRequest(BaseModel):
 
 class CleanupRequest(BaseModel):
     job_id: str
+    # How the job ended: a failed job's work store is always kept (marked) for a reset.
+    # Runs from before the field existed only cleaned up completed or cancelled jobs.
+    status: str = "completed"

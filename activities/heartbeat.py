@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from pressroom.workflows.plans import BAD_INPUT
+from pressroom.workflows.plans import BAD_INPUT, WORK_EXPIRED
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,6 +26,7 @@ from pressroom.runtime import faults, metrics
 from pressroom.runtime.logs import log_context
 from pressroom.sources import SourceError
 from pressroom.steps import Progress
+from pressroom.steps.retention import WorkExpired
 from pressroom.storage.base import StorageError
 
 log = logging.getLogger("pressroom.activities")
@@ -46,6 +47,9 @@ def classify(exc: BaseException) -> BaseException:
     """Map a domain error to the ApplicationError Temporal should see (or leave it as is)."""
     if isinstance(exc, SourceError):
         return ApplicationError(str(exc), type=BAD_INPUT, non_retryable=True)
+    if isinstance(exc, WorkExpired):
+        # A reset past WORK_RETENTION: the step's inputs are gone for good.
+        return ApplicationError(str(exc), type=WORK_EXPIRED, non_retryable=True)
     if isinstance(exc, PublishRefused):
         # Where the job asked to publish is not its to write: no retry can change that.
         return ApplicationError(str(exc), type="PublishRefused", non_retryable=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from pressroom.steps.fetch import FetchInput, fetch_source
 from pressroom.steps.load import LoadInput, load_database
 from pressroom.steps.parse import ParseInput, html_policy_for, parse_source
 from pressroom.steps.publish import PublishInput, publish_artifacts
+from pressroom.steps.retention import finish_work, refuse_purged
 from pressroom.steps.switch import SwitchInput, switch_revision
 from pressroom.steps.thumbnails import make_thumbnails
 from pressroom.storage.base import Store
@@ -137,14 +138,17 @@ class PipelineActivities:
 
     @asynccontextmanager
     async def _env(self, job_id: str, step: str) -> AsyncIterator[StepEnv]:
-        """A step's env, inside timed heartbeats and error classification (`step_context`)."""
+        """A step's env, inside timed heartbeats and error classification (`step_context`).
+        A job whose work store the janitor purged runs no step again (WorkExpired)."""
+        keys = WorkKeys(job_id)
         async with (
             step_context(step, self.hold) as progress,
             scratch_dir(job_id, step) as scratch,
         ):
+            await refuse_purged(self.store, keys)
             yield StepEnv(
                 store=self.store,
-                keys=WorkKeys(job_id),
+                keys=keys,
                 scratch=scratch,
                 progress=progress,
                 http=self.http,
@@ -398,7 +402,15 @@ class PipelineActivities:
 
     @activity.defn(name="cleanup_work")
     async def cleanup_work(self, req: CleanupRequest) -> int:
-        return await self.store.delete_prefix(WorkKeys(req.job_id).prefix)
+        """The job ended: keep its work store for WORK_RETENTION (marked for the janitor)
+        or, with none, delete it. Returns the objects deleted."""
+        return await finish_work(
+            self.store,
+            req.job_id,
+            status=req.status,
+            now=datetime.now(UTC),
+            retention=self.settings.work_retention,
+        )
 
     def all(self) -> list[object]:
         """The bound activity methods, for `Worker(activities=...)`."""

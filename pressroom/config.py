@@ -6,11 +6,14 @@ configuration table mirrors this class; `tests/unit/test_config_docs.py` keeps t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pressroom.durations import parse_duration
 
 __all__ = ["DEFAULT_IFRAME_HOSTS", "Settings"]
 
@@ -161,6 +164,14 @@ class Settings(BaseSettings):
     # just before it would commit: `load-database` or `switch-revision`. Never in production.
     fault_fail_step: str | None = Field(default=None, alias="PRESSROOM_FAULT_FAIL")
 
+    # How long a finished job's work store (`_work/{jobId}/`) stays, so `temporal workflow
+    # reset` can re-run any of its steps; then the janitor purges it. 0: a completed or
+    # cancelled job's is deleted when it ends (a failed job's at the janitor's next run).
+    work_retention: timedelta = Field(default=timedelta(days=7), alias="WORK_RETENTION")
+    # How often the janitor (a Temporal Schedule the worker creates for its task queue)
+    # purges expired work stores; 0: no janitor schedule (the worker deletes it).
+    janitor_interval: timedelta = Field(default=timedelta(hours=1), alias="JANITOR_INTERVAL")
+
     # Revisions of a site kept in Postgres, the current one included; older ones are pruned
     # after each successful switch.
     revisions_keep: int = Field(default=3, alias="REVISIONS_KEEP", ge=1)
@@ -221,6 +232,21 @@ class Settings(BaseSettings):
         # The environment gives "a, b,c"; Python callers may pass a list directly.
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("work_retention", "janitor_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        # `7d`, `12h`, `90s`, `0`: the spellings every Pressroom duration takes.
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+    @field_validator("work_retention", "janitor_interval")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
         return value
 
     @property

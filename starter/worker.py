@@ -1,7 +1,9 @@
-"""The worker: one process that runs the `ProcessJob` workflow and every pipeline activity.
+"""The worker: one process that runs the `ProcessJob` workflow and every pipeline activity,
+and the janitor (`PurgeWork`) that its task queue's schedule starts.
 
 Builds its clients from settings (Temporal, artifact store, Postgres, embedder, HTTP session),
-registers the workflow and activities, and drains gracefully on SIGTERM/SIGINT: running
+registers the workflows and activities, creates or updates the janitor schedule
+(starter/janitor.py), and drains gracefully on SIGTERM/SIGINT: running
 activities get `graceful_shutdown_timeout` to finish before the worker exits; anything left
 is retried by Temporal on another worker.
 """
@@ -15,12 +17,16 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from pressroom.activities.janitor import JanitorActivities
 from pressroom.activities.memory import ReleaseMemory
 from pressroom.activities.pipeline import PipelineActivities
 from pressroom.api.temporal import connect_client
+from pressroom.starter.janitor import ensure_janitor_schedule, janitor_schedule_id
 from pressroom.workflows.process_job import ProcessJob
+from pressroom.workflows.purge_work import PurgeWork
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from pressroom.config import Settings
@@ -45,11 +51,12 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
     ):
         embedder = make_embedder(settings)
         activities = PipelineActivities(settings, store, database, embedder, http)
+        janitor = JanitorActivities(settings, store)
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[ProcessJob],
-            activities=activities.all(),
+            workflows=[ProcessJob, PurgeWork],
+            activities=[*activities.all(), *janitor.all()],
             max_concurrent_activities=settings.worker_max_activities,
             interceptors=[ReleaseMemory()],
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
@@ -58,12 +65,26 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             ),
         )
         try:
+            await janitor_schedule(settings, client)
             async with worker:
                 yield worker
         finally:
             await database.close()
             await activities.aclose()
             await aclose_embedder(embedder)
+
+
+async def janitor_schedule(settings: Settings, client: Client) -> None:
+    """Create or update the janitor schedule; a worker that cannot still runs jobs (the
+    next worker to start tries again), and says so."""
+    try:
+        await ensure_janitor_schedule(client, settings)
+    except RPCError as err:
+        log.warning(
+            "janitor schedule %s not set: %s; work stores past WORK_RETENTION stay until it is",
+            janitor_schedule_id(settings.temporal_task_queue),
+            err,
+        )
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

@@ -7,6 +7,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,9 @@ def settings(tmp_path: Path, pg_url: str, temporal_env: WorkflowEnvironment) -> 
         artifacts_url=str(tmp_path / "artifacts"),
         webhook_secret="whsec_" + "dGVzdC1zZWNyZXQtZm9yLXByZXNzcm9vbQ==",
         activity_heartbeat_seconds=5,
+        # Each test's worker has its own task queue, so a janitor schedule each would pile up
+        # on the shared dev server: off unless a test turns it on (tests/e2e/jobs/test_reset.py).
+        janitor_interval=timedelta(0),
         # Cleared, so an OPENAI_API_KEY in a developer's shell never sends tests to a real
         # API; EMBEDDING_PROVIDER stays `auto` (tests that set a fake server's URL get OpenAI).
         embedding_provider="auto",

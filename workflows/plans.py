@@ -24,6 +24,7 @@ BUILD_ARTIFACTS = "build-artifacts"
 PUBLISH = "publish"
 SWITCH = "switch-revision"
 CALLBACK = "callback"
+PURGE_WORK = "purge-work"  # the janitor's one step (`PurgeWork`), not a job's
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,19 @@ REUSE_UNCHANGED = "reuse-unchanged"
 # `workflow.patched(PROGRESS_MEMO)` keeps older histories, which never did, replaying.
 PROGRESS_MEMO = "progress-memo"
 
+# A failed job's work store is marked for the janitor like a completed one (it used to be
+# kept unmarked, forever); `workflow.patched(MARK_FAILED_WORK)` keeps older histories replaying.
+MARK_FAILED_WORK = "mark-failed-work"
+
+# A job's start time (published as `createdAt`/`publishedAt`) is its start event's, which a
+# reset keeps, not its first workflow task's, which a reset to the first step moves;
+# `workflow.patched(STABLE_START_TIME)` keeps older histories replaying.
+STABLE_START_TIME = "stable-start-time"
+
 # Error types that retrying cannot fix: the job fails fast with the reason.
 BAD_INPUT = "BadInput"
+# A step of a job whose work store the janitor purged (a reset past WORK_RETENTION).
+WORK_EXPIRED = "WorkExpired"
 NON_RETRYABLE = [BAD_INPUT]
 
 
@@ -122,7 +134,10 @@ LOAD_POLICY = StepPolicy(timedelta(minutes=60), _retry(8))
 BUILD_POLICY = StepPolicy(timedelta(minutes=30), _retry(5))
 PUBLISH_POLICY = StepPolicy(timedelta(minutes=30), _retry(8))
 SWITCH_POLICY = StepPolicy(timedelta(minutes=10), _retry(8))
-CLEANUP_POLICY = StepPolicy(timedelta(minutes=10), _retry(5))  # no heartbeat: one delete
+CLEANUP_POLICY = StepPolicy(timedelta(minutes=10), _retry(5))  # no heartbeat: a marker or a delete
+# The janitor (`PurgeWork`): one walk over every job folder, heartbeating per folder.
+JANITOR_POLICY = StepPolicy(timedelta(hours=1), _retry(3, initial_s=10))
+JANITOR_HEARTBEAT = timedelta(minutes=2)
 
 # Callback delivery: the first retry after about a second, doubling up to an hour, each
 # delay jittered by the activity (pressroom.callbacks.webhooks), for the job's delivery

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -64,7 +64,7 @@ class ProcessJob:
         self.plan = plans.TASKS.get(job.task)
         self.ledger = JobLedger(job, self.plan)
         self.heartbeat = timedelta(seconds=job.heartbeat_seconds)
-        self.started = workflow.now()
+        self.started = job_start_time()
         self.memo = ProgressMemo(self.ledger.progress)
 
     @workflow.query
@@ -104,8 +104,10 @@ class ProcessJob:
         if job.callback_url:
             self.ledger.delivered(result, await self.call_back(job, job.callback_url, result))
         self.publish_progress()
-        if status != "failed":  # a failed job keeps its work store for `workflow reset`
-            await self.clean_up(job)
+        # Every job's work store stays for WORK_RETENTION, for `workflow reset`, marked for the
+        # janitor. Runs from before the patch left a failed job's unmarked (kept forever).
+        if status != "failed" or workflow.patched(plans.MARK_FAILED_WORK):
+            await self.clean_up(job, status)
         if status == "failed":
             failure = result.failure or "job failed"
             raise ApplicationError(failure, type="JobFailed", non_retryable=True)
@@ -314,14 +316,21 @@ class ProcessJob:
             return outcome
         return {"state": "delivered", "status": status}
 
-    async def clean_up(self, job: JobInput) -> None:
-        await workflow.execute_activity_method(
-            PipelineActivities.cleanup_work,
-            CleanupRequest(job_id=job.job_id),
-            start_to_close_timeout=plans.CLEANUP_POLICY.start_to_close,
-            retry_policy=plans.CLEANUP_POLICY.retry,
-            cancellation_type=plans.CLEANUP_POLICY.cancellation,
-        )
+    async def clean_up(self, job: JobInput, status: str) -> None:
+        try:
+            await workflow.execute_activity_method(
+                PipelineActivities.cleanup_work,
+                CleanupRequest(job_id=job.job_id, status=status),
+                start_to_close_timeout=plans.CLEANUP_POLICY.start_to_close,
+                retry_policy=plans.CLEANUP_POLICY.retry,
+                cancellation_type=plans.CLEANUP_POLICY.cancellation,
+            )
+        except ActivityError as err:
+            if status != "failed":
+                raise
+            # A failed job ends with its own failure, not the marker's (its work store stays,
+            # unmarked, as before markers existed).
+            workflow.logger.warning("work store of job %s not marked: %s", job.job_id, err)
 
     def publish_progress(self) -> None:
         """Upsert what changed in the job's progress into its memo, so `GET /jobs/{jobId}`
@@ -358,3 +367,12 @@ async def all_or_none(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
         if workflow.cancellation_reason() is not None:
             await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def job_start_time() -> datetime:
+    """When the job started, stamped on what it publishes (`createdAt`, `publishedAt`): the
+    workflow's start event, which `workflow reset` keeps, so a reset to the first step
+    publishes the same bytes. Runs from before the patch used their first task's time."""
+    if workflow.patched(plans.STABLE_START_TIME):
+        return workflow.info().workflow_start_time
+    return workflow.now()

@@ -9,6 +9,7 @@ and pressroom.storage.s3 (S3-compatible buckets); `pressroom.storage.open_store`
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -72,7 +73,15 @@ class Store(Protocol):
 
     async def list_keys(self, prefix: str) -> list[str]: ...
 
-    async def delete_prefix(self, prefix: str) -> int: ...
+    def iter_children(self, prefix: str) -> AsyncIterator[str]:
+        """The names directly under `prefix`, one level deep: an object's name, or a
+        folder's name with a trailing `/`. Streamed (S3: a delimited, paginated listing), so a
+        folder of many thousand jobs is walked in bounded memory."""
+        ...
+
+    async def delete_prefix(self, prefix: str, *, keep: Collection[str] = ()) -> int:
+        """Delete every object under `prefix` except the keys in `keep`; returns how many."""
+        ...
 
     def url_for(self, key: str) -> str: ...
 

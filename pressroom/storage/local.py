@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 
 from pressroom.storage.base import ObjectInfo, StorageError, check_key, sha256_file
@@ -98,10 +98,44 @@ class LocalStore:
             if p.is_file() and not p.name.endswith(".tmp")
         )
 
-    async def delete_prefix(self, prefix: str) -> int:
+    async def iter_children(self, prefix: str) -> AsyncIterator[str]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return
+        # Sorted names only (a few dozen bytes each), not the tree below them.
+        names = await asyncio.to_thread(_children, base)
+        for name in names:
+            yield name
+
+    async def delete_prefix(self, prefix: str, *, keep: Collection[str] = ()) -> int:
         base = self._path(prefix.rstrip("/"))
         if not base.exists():
             return 0
+        if keep:
+            kept = {self._path(key) for key in keep}
+            return await asyncio.to_thread(_delete_all_but, base, kept)
         count = sum(1 for p in base.rglob("*") if p.is_file())
         await asyncio.to_thread(shutil.rmtree, base, True)
         return count
+
+
+def _children(base: Path) -> list[str]:
+    with os.scandir(base) as entries:
+        return sorted(
+            f"{e.name}/" if e.is_dir(follow_symlinks=False) else e.name
+            for e in entries
+            if not e.name.endswith(".tmp")
+        )
+
+
+def _delete_all_but(base: Path, kept: set[Path]) -> int:
+    """Unlink every file under `base` not in `kept`, then the folders left empty."""
+    count = 0
+    for path in sorted(base.rglob("*"), reverse=True):  # children before their folder
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path not in kept:
+            path.unlink(missing_ok=True)
+            count += 0 if path.name.endswith(".tmp") else 1
+    return count

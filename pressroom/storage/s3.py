@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import mimetypes
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -259,10 +259,26 @@ class S3Store:
         strip = f"{self.prefix}/" if self.prefix else ""
         return sorted([obj["Key"].removeprefix(strip) async for obj in self._list(prefix)])
 
-    async def delete_prefix(self, prefix: str) -> int:
+    async def iter_children(self, prefix: str) -> AsyncIterator[str]:
+        rel = prefix.strip("/")
+        full = f"{self._key(rel)}/" if rel else (f"{self.prefix}/" if self.prefix else "")
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            # With a delimiter each page names the folders (common prefixes) and the objects
+            # one level down: never the keys below them.
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    yield common["Prefix"].removeprefix(full)
+                for obj in page.get("Contents", []):
+                    yield obj["Key"].removeprefix(full)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("list", f"s3://{self.bucket}/{full}", exc) from exc
+
+    async def delete_prefix(self, prefix: str, *, keep: Collection[str] = ()) -> int:
         if not prefix.strip("/"):
             raise StorageError("refusing to delete the whole store", retryable=False)
-        keys = [obj["Key"] async for obj in self._list(prefix)]
+        kept = {self._key(key) for key in keep}
+        keys = [obj["Key"] async for obj in self._list(prefix) if obj["Key"] not in kept]
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start : start + _DELETE_BATCH]
             try:

@@ -26,6 +26,9 @@ from pressroom.models import PostError
 from pressroom.storage.base import Store
 
 __all__ = [
+    "FINISHED_NAME",
+    "PURGED_NAME",
+    "WORK_ROOT",
     "WorkKeys",
     "read_jsonl",
     "read_post_errors",
@@ -35,6 +38,8 @@ __all__ = [
 ]
 
 WORK_ROOT = "_work"
+FINISHED_NAME = "finished.json"
+PURGED_NAME = "purged.json"
 
 
 class WorkKeys:
@@ -100,6 +105,16 @@ class WorkKeys:
 
     def artifact(self, name: str) -> str:
         return f"{self.prefix}/artifacts/{name}"
+
+    @property
+    def finished(self) -> str:
+        """The marker of a finished job whose work store is kept (pressroom.storage.retention)."""
+        return f"{self.prefix}/{FINISHED_NAME}"
+
+    @property
+    def purged(self) -> str:
+        """The tombstone the janitor leaves where it purged the work store."""
+        return f"{self.prefix}/{PURGED_NAME}"
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:

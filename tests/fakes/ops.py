@@ -132,6 +132,9 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
         "ARTIFACTS_URL": settings.artifacts_location,
         "ACTIVITY_HEARTBEAT_SECONDS": str(settings.activity_heartbeat_seconds),
+        # As the test's settings say (off by default: tests/conftest.py).
+        "JANITOR_INTERVAL": str(int(settings.janitor_interval.total_seconds())),
+        "WORK_RETENTION": str(int(settings.work_retention.total_seconds())),
         "NETWORK_ALLOWLIST": "127.0.0.1",
     }
     if settings.webhook_secret:

@@ -6,6 +6,7 @@ that turn into client options (Temporal TLS)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pressroom.api.temporal import tls_config
 from temporalio.service import TLSConfig
 
 from pressroom.config import Settings
+from pressroom.durations import parse_duration
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 README = ROOT / "README.md"
@@ -72,6 +74,8 @@ def test_every_row_has_a_default() -> None:
 def _literal_matches(cell: str, value: Any) -> bool:
     if isinstance(value, bool):
         return cell.lower() == str(value).lower()
+    if isinstance(value, timedelta):  # documented as the setting is written: `7d`, `1h`
+        return parse_duration(cell) == value
     if isinstance(value, int | float):
         try:
             return float(cell) == float(value)

@@ -1,5 +1,6 @@
 """Cancelling a job (`DELETE /jobs/{jobId}`, `pressroom cancel`): the running step stops at its
-next heartbeat, the database load's transaction rolls back, the work store is cleaned, the
+next heartbeat, the database load's transaction rolls back, the work store is marked for the
+janitor (or with WORK_RETENTION=0 deleted), the
 site's current revision and `latest.json` are untouched, the callback says `cancelled`, and
 the workflow ends CANCELLED."""
 
@@ -11,6 +12,7 @@ import logging
 import shutil
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -113,8 +115,12 @@ async def test_delete_cancels_a_job_mid_load_and_leaves_the_site_as_it_was(
     revision_b = callback["result"]["revision"]
     assert revision_b != first["revision"]
 
-    # Work store cleaned; the site still serves the first revision, with nothing of the second.
-    assert not (Path(settings.artifacts_location) / "_work" / job_id).exists()
+    # Work store kept for WORK_RETENTION, marked cancelled; the site still serves the first
+    # revision, with nothing of the second.
+    marker = json.loads(
+        (Path(settings.artifacts_location) / "_work" / job_id / "finished.json").read_text()
+    )
+    assert marker["status"] == "cancelled"
     assert latest.read_bytes() == latest_before
     conn = await connect(pg_url)
     try:
@@ -128,7 +134,8 @@ async def test_delete_cancels_a_job_mid_load_and_leaves_the_site_as_it_was(
 async def test_cli_cancel_stops_a_held_step(
     settings: Settings, temporal_client: Client, tmp_path: Path
 ) -> None:
-    held = settings.model_copy(update={"fault_hold_step": "parse"})
+    # WORK_RETENTION=0: the cancelled job's work store goes when it ends, as before retention.
+    held = settings.model_copy(update={"fault_hold_step": "parse", "work_retention": timedelta(0)})
     env = process_env(settings)
     async with running_worker(held, temporal_client):
         job_id = await start(temporal_client, settings, job_request(EXAMPLE_BLOG, site="cli"))

@@ -109,11 +109,18 @@ async def test_process_all_jekyll_end_to_end(
     latest = json.loads((Path(settings.artifacts_location) / "dist" / "latest.json").read_text())
     assert latest["revision"] == revision
 
-    # The job's status endpoint agrees, and the work store was cleaned.
+    # The job's status endpoint agrees, and the work store is kept for resets, marked finished.
     async with aiohttp.ClientSession() as http, http.get(f"{api_url}/jobs/e2e-jekyll") as resp:
         view = await resp.json()
     assert view["state"] == "completed"
     assert view["counts"]["posts"] == len(posts)
-    # The callback goes out before the work store is removed: wait for the run to end.
+    # The callback goes out before the work store is marked: wait for the run to end.
     await temporal_client.get_workflow_handle("e2e-jekyll").result()
-    assert not (Path(settings.artifacts_location) / "_work" / "e2e-jekyll").exists()
+    work = Path(settings.artifacts_location) / "_work" / "e2e-jekyll"
+    marker = json.loads((work / "finished.json").read_text())
+    assert (marker["jobId"], marker["status"], marker["retention"]) == (
+        "e2e-jekyll",
+        "completed",
+        "7d",
+    )
+    assert (work / "parsed" / "posts.jsonl").is_file()  # what a reset to build-artifacts reads

@@ -54,7 +54,8 @@ async def test_publish_to_s3_and_read_back(
     s3_bucket: str,  # noqa: F811
 ) -> None:
     admin = s3_admin(moto_endpoint)
-    first = await run_job(temporal_client, settings, job_request(EXAMPLE_BLOG, site="blog"))
+    request = job_request(EXAMPLE_BLOG, site="blog")
+    first = await run_job(temporal_client, settings, request)
     revision = first["revision"]
     base = f"{PREFIX}/dist/{revision}"
     assert first["artifacts"]["base"] == f"s3://{s3_bucket}/{base}"
@@ -81,9 +82,11 @@ async def test_publish_to_s3_and_read_back(
     latest_raw, latest_obj = get(f"{PREFIX}/dist/latest.json")
     assert json.loads(latest_raw)["revision"] == revision
     assert latest_obj["CacheControl"] == LATEST_CACHE_CONTROL
-    # The work store lived in the same bucket and was cleaned after the job.
-    work = admin.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/_work/")
-    assert work.get("KeyCount", 0) == 0
+    # The work store lives in the same bucket, kept after the job (WORK_RETENTION), marked.
+    work = f"{PREFIX}/_work/{request['jobId']}"
+    marker = json.loads(get(f"{work}/finished.json")[0])
+    assert (marker["status"], marker["retention"]) == ("completed", "7d")
+    assert get(f"{work}/parsed/posts.jsonl")[0]  # what a reset to build-artifacts reads
 
     published = versions(admin, s3_bucket, f"{base}/")
     assert set(published) == {f"{base}/{n}" for n in (*manifest["files"], "manifest.json")}
