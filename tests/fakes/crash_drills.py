@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from temporalio.client import Client
 
 from pressroom.config import Settings
 from pressroom.db.pool import connect
+from pressroom.durations import format_duration
 from pressroom.storage.base import sha256_file
 from tests.conftest import REPO_ROOT, TEMPORAL_BIN
 from tests.stored import current_revision_id
@@ -46,6 +48,8 @@ def _env_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list | tuple | set | frozenset):
         return ",".join(str(v) for v in value)
+    if isinstance(value, timedelta):  # str() gives "7 days, 0:00:00"; settings read "7d"
+        return format_duration(value)
     return str(value)
 
 
