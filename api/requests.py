@@ -198,7 +198,7 @@ def _shown(key: str) -> str:
     return key if len(key) <= 64 else key[:64] + "..."
 
 
-def _check_tree(body: Any) -> None:
+def check_tree(body: Any) -> None:
     """Depth, refused numbers and unencodable text anywhere in the parsed body; iterative,
     so a deep body cannot exhaust the stack here either."""
     stack: list[tuple[Any, str, int]] = [(body, "", 1)]
@@ -266,7 +266,7 @@ def parse_job_request(raw: bytes) -> tuple[JobRequest, dict[str, Any]]:
         raise BadRequest(f"malformed JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
-    _check_tree(body)
+    check_tree(body)
     _unknown_top_level(body)
     try:
         request = JobRequest.model_validate(body)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, Literal
 
-from pressroom.api.requests import BadRequest, job_input
+from pressroom.api.requests import BadRequest, check_tree, job_input
 from pressroom.api.site_requests import job_body, job_request
 from pressroom.workflows.plans import TASKS
 from pressroom.workflows.process_job import ProcessJob
@@ -113,6 +113,7 @@ def parse_schedule(body: Any) -> ScheduleRequest:
     """The request, or a BadRequest naming the field."""
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_tree(body)
     try:
         request = ScheduleRequest.model_validate(body)
     except ValidationError as exc:

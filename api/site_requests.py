@@ -20,6 +20,7 @@ from typing import Any
 from pressroom.api.requests import (
     BadRequest,
     JobRequest,
+    check_tree,
     default_dist_folder,
     nearest_field,
     parse_job_request,
@@ -117,6 +118,7 @@ def check_site_name(site: str) -> None:
 def _validated(body: Any) -> RegistrationRequest:
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_tree(body)  # depth, lone surrogates, control characters in names: as for jobs
     for key in body:
         if key not in REGISTRATION_FIELDS:
             nearest = nearest_field(key, REGISTRATION_FIELDS)

@@ -16,12 +16,13 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from pressroom.api import schedules
-from pressroom.api.requests import BadRequest
+from pressroom.api.requests import BadRequest, check_tree
 from pressroom.api.search import SEARCH_DB_KEY
 from pressroom.api.site_jobs import build_job_id, start_site_job
 from pressroom.api.site_requests import check_site_name, parse_registration
 from pressroom.workflows.search_attributes import SITE, STATE
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from pressroom.config import Settings
 from pressroom.db import registrations as registry
@@ -237,6 +238,7 @@ def _optional_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"malformed JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_tree(body)
     return body
 
 
@@ -299,11 +301,19 @@ async def trigger_schedule(request: web.Request) -> web.Response:
 
 @web.middleware
 async def bad_requests(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A BadRequest raised by any site or hook route is its JSON 400."""
+    """A BadRequest raised by any site or hook route is its JSON 400; Postgres or Temporal
+    out of reach is a 503 saying which, not a 500."""
     try:
         return await handler(request)
     except BadRequest as err:
         return _json(400, err.body())
+    except _DB_DOWN as exc:
+        return _unavailable(exc)
+    except RPCError as err:
+        if err.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise
+        log.warning("Temporal unavailable: %s", err)
+        return _json(503, {"error": "Temporal is unavailable", "detail": err.message[:200]})
 
 
 def _unavailable(exc: BaseException) -> web.Response:

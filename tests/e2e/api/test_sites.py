@@ -13,7 +13,14 @@ import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
+from aiohttp import web
+from pressroom.api.app import create_app
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from pressroom.config import Settings
+from tests.conftest import TEMPORAL_BIN
 
 SECRET = "s3cret-for-the-hooks-0123456789"
 
@@ -190,3 +197,48 @@ async def test_a_folder_another_site_publishes_to_is_refused_at_registration(
     status, answer = await call(http, "PUT", f"/sites/{other}", spec)
     assert status == 409 and answer["field"] == "distFolder" and answer["owner"] == owner
     assert (await call(http, "GET", f"/sites/{other}"))[0] == 404
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"repoUrl": "/tmp", "contentPaths": ["a\\ud800"]}',
+        b'{"repoUrl": "/tmp", "repository": "https://github.com/a/b\\u0000"}',
+        b'{"repoUrl": "/tmp", "options": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}",
+        b'{"repoUrl": "/tmp", "n": 1' + b"0" * 200 + b"}",
+        b"\xff\xfe",
+    ],
+)
+async def test_hostile_registrations_are_400s(http: aiohttp.ClientSession, raw: bytes) -> None:
+    site = site_name()
+    status, answer = await call(http, "PUT", f"/sites/{site}", raw=raw)
+    assert status == 400, answer
+    assert (await call(http, "GET", f"/sites/{site}"))[0] == 404
+
+
+async def test_temporal_out_of_reach_is_a_503(
+    settings: Settings, http: aiohttp.ClientSession, blog: Path, tmp_path: Path
+) -> None:
+    site = site_name()
+    assert (await call(http, "PUT", f"/sites/{site}", {"repoUrl": str(blog)}))[0] == 201
+    # A Temporal of its own, stopped under the API's connected client.
+    gone = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_BIN),
+        dev_server_database_filename=str(tmp_path / "gone.db"),
+        data_converter=pydantic_data_converter,
+        ui=False,
+    )
+    client = gone.client
+    await gone.shutdown()
+    runner = web.AppRunner(create_app(settings, client))
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with aiohttp.ClientSession(base_url=base) as h:
+            status, answer = await call(h, "PUT", f"/sites/{site}/schedule", {"every": "1h"})
+            assert status == 503 and answer["error"] == "Temporal is unavailable", answer
+            assert (await call(h, "POST", f"/sites/{site}/builds"))[0] == 503
+    finally:
+        await runner.cleanup()
