@@ -184,6 +184,8 @@ class PipelineActivities:
             "sanitize": self.settings.sanitize_html,
             "iframes": sorted(self.settings.iframe_hosts) if self.settings.sanitize_html else [],
         }
+        if job.exports:  # only then: earlier revisions keep their keys (and stay unchanged)
+            options["exports"] = list(job.exports)
         if job.publish_media:
             # media.json then holds the media URLs (ARTIFACTS_PUBLIC_URL or the store's) and
             # preview keys that name the thumbnail spec.
@@ -300,6 +302,7 @@ class PipelineActivities:
                 created_at=req.created_at,
                 related=await self._related_posts(req),
                 media=req.job.publish_media,
+                exports=tuple(req.job.exports),
             )
             return await build_artifacts(build, env)
 

@@ -122,7 +122,8 @@ class BuildInput:
     """`embedding` None: no vectors in search.json (a task without embeddings). `counts` and
     `created_at` go into the manifest. `related` (post id -> related posts, read from the
     database after the load) goes into posts.json; None (no database) leaves it out.
-    `media`: the job publishes its media (media.json links them; the env needs a database)."""
+    `media`: the job publishes its media (media.json links them; the env needs a database).
+    `exports`: the optional artifacts to build too (pressroom/publish/exports.py)."""
 
     target: RevisionTarget
     embedding: EmbeddingInfo | None
@@ -132,6 +133,7 @@ class BuildInput:
     created_at: str
     related: Mapping[str, list[dict[str, Any]]] | None = None
     media: bool = False
+    exports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
