@@ -1,0 +1,181 @@
+"""export.sql (pressroom/db/export.py) loaded with the real `psql` into fresh databases.
+
+A real process-all job loads the jekyll-docs corpus; its revision's export.sql goes into an
+empty database with `psql -v ON_ERROR_STOP=1 -f` (twice: the script is idempotent) and, gzip-
+compressed, through `psql` reading stdin. Then every table holds the revision's row counts,
+and Pressroom's own Searcher, pointed at the fresh database, answers the 43 search-quality
+queries in text, vector and hybrid modes exactly as it does on the source database.
+
+`psql` is the one in the pgserver wheel the tests' Postgres comes from (no system package).
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from pgserver._commands import POSTGRES_BIN_PATH
+from temporalio.client import Client
+
+from bench.search_quality import load_queries
+from pressroom.config import Settings
+from pressroom.db.export import EXPORT_SQL, EXPORT_SQL_GZ, write_export_sql
+from pressroom.db.pool import connect
+from pressroom.embeddings import make_embedder
+from pressroom.search.params import SearchParams
+from pressroom.search.searcher import Searcher
+from tests.fakes.databases import fresh_database
+from tests.jobs import job_request, run_job
+
+PSQL = POSTGRES_BIN_PATH / "psql"
+SITE = "jekyll-export"
+TABLES = (
+    "posts",
+    "sections",
+    "media",
+    "media_thumbnails",
+    "related_posts",
+    "revision_terms",
+    "revisions",
+)
+
+
+def psql(url: str, *args: str, stdin: Any = None) -> None:
+    done = subprocess.run(
+        [str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *args],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def counts(url: str, revision: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        out = {
+            t: await conn.fetchval(
+                f"SELECT count(*) FROM {t} WHERE site_id = $1 AND revision_id = $2",  # noqa: S608
+                SITE,
+                revision,
+            )
+            for t in TABLES
+        }
+        # Nothing else came in (no second copy of any row, no other revision).
+        out["all posts"] = await conn.fetchval("SELECT count(*) FROM posts")
+        out["all sections"] = await conn.fetchval("SELECT count(*) FROM sections")
+        out["current"] = await conn.fetchval(
+            "SELECT current_revision FROM sites WHERE site_id = $1", SITE
+        )
+        out["indexes"] = await conn.fetchval(
+            "SELECT count(*) FROM revision_indexes AS r JOIN pg_class AS c "
+            "ON c.relname = r.index_name WHERE r.site_id = $1 AND r.revision_id = $2",
+            SITE,
+            revision,
+        )
+        out["stated"] = await conn.fetchval(
+            "SELECT counts::text FROM revisions WHERE site_id = $1 AND revision_id = $2",
+            SITE,
+            revision,
+        )
+        return out
+    finally:
+        await conn.close()
+
+
+async def answers(url: str, searcher: Searcher) -> dict[tuple[str, str], list[Any]]:
+    """Each query's top-10 in each mode: the posts and, per post, its sections."""
+    conn = await connect(url, run_migrations=False)
+    try:
+        out = {}
+        for q in load_queries():
+            for mode in ("text", "vector", "hybrid"):
+                params = SearchParams(query=q.query, site=SITE, mode=mode, kind="all", limit=10)
+                body = await searcher.search(conn, params)
+                assert body["modeUsed"] == mode
+                out[q.query, mode] = [
+                    (r["postId"], [s["sectionId"] for s in r["sections"]], r["score"])
+                    for r in body["results"]
+                ] + [("image", i["path"], i["score"]) for i in body["images"]]
+        return out
+    finally:
+        await conn.close()
+
+
+async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
+    settings: Settings,
+    worker: None,
+    temporal_client: Client,
+    jekyll_copy: Path,
+    pg_url: str,
+    tmp_path: Path,
+) -> None:
+    result = await run_job(temporal_client, settings, job_request(jekyll_copy, site=SITE))
+    assert result["status"] == "completed", result
+    revision = result["revision"]
+    source = await counts(pg_url, revision)
+    assert source["posts"] > 50 and source["sections"] > source["posts"], source
+    assert source["related_posts"] > 0 and source["revision_terms"] > 0, source
+
+    conn = await connect(pg_url, run_migrations=False)
+    try:
+        plain = await write_export_sql(conn, SITE, revision, tmp_path / "plain")
+        packed = await write_export_sql(conn, SITE, revision, tmp_path / "packed", gzip_above=0)
+    finally:
+        await conn.close()
+    assert plain.path.name == EXPORT_SQL and packed.path.name == EXPORT_SQL_GZ
+    assert not (tmp_path / "packed" / EXPORT_SQL).exists()
+    assert plain.rows["sections"] == source["sections"]
+    text = plain.path.read_text(encoding="utf-8")
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in text and "COPY sections (" in text
+    # The gzip member holds the same script, and the same rows give the same bytes.
+    assert gzip.decompress(packed.path.read_bytes()) == plain.path.read_bytes()
+    conn = await connect(pg_url, run_migrations=False)
+    try:
+        again = await write_export_sql(conn, SITE, revision, tmp_path / "again", gzip_above=0)
+    finally:
+        await conn.close()
+    assert again.path.read_bytes() == packed.path.read_bytes()
+
+    searcher = Searcher(make_embedder(settings))
+    expected = await answers(pg_url, searcher)
+    assert len(expected) >= 3 * 20
+    assert sum(1 for hits in expected.values() if hits) >= 3 * 20, "queries must find posts"
+
+    async with fresh_database(pg_url, "pressroom_export") as target:
+        psql(target, "-f", str(plain.path))
+        assert await counts(target, revision) == source | {
+            "all posts": source["posts"],
+            "all sections": source["sections"],
+        }
+        psql(target, "-f", str(plain.path))  # again: idempotent
+        loaded = await counts(target, revision)
+        assert loaded == source | {"all posts": source["posts"], "all sections": source["sections"]}
+        assert loaded["current"] == revision and loaded["indexes"] >= 2
+        assert await answers(target, searcher) == expected
+
+    async with fresh_database(pg_url, "pressroom_export_gz") as target:
+        unpacked = tmp_path / "unpacked.sql"
+        with gzip.open(packed.path, "rb") as src, unpacked.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        with unpacked.open("rb") as stdin:
+            # As `gunzip -c export.sql.gz | psql`: the script read from stdin.
+            psql(target, stdin=stdin)
+        assert (await counts(target, revision))["sections"] == source["sections"]
+        assert await answers(target, searcher) == expected
+
+
+async def test_a_revision_that_is_not_loaded_has_no_export(pg_url: str, tmp_path: Path) -> None:
+    conn = await connect(pg_url)
+    try:
+        with pytest.raises(LookupError):
+            await write_export_sql(conn, "no-such-site", "r1", tmp_path)
+    finally:
+        await conn.close()
