@@ -52,6 +52,7 @@ from pressroom.models import (
     ThumbnailCounts,
 )
 from pressroom.publish import layout as publication
+from pressroom.publish.exports import EXPORT_SQL
 from pressroom.publish.latest import parse_time
 from pressroom.publish.media import MEDIA_PREFIX
 from pressroom.runtime import faults, metrics
@@ -291,7 +292,8 @@ class PipelineActivities:
     @activity.defn(name="build_artifacts")
     async def build_artifacts(self, req: BuildRequest) -> ArtifactSummary:
         async with self._env(req.job.job_id, plans.BUILD_ARTIFACTS) as env:
-            if req.job.publish_media:  # previews are made and looked up in Postgres
+            # Previews are made and looked up in Postgres; export.sql is read from it.
+            if req.job.publish_media or EXPORT_SQL in req.job.exports:
                 env = await self._with_database(env, plans.BUILD_ARTIFACTS)
             build = BuildInput(
                 target=target(req.job, req.revision_id, req.output_key, req.kind),

@@ -1,6 +1,7 @@
 """export.sql (pressroom/db/export.py) loaded with the real `psql` into fresh databases.
 
-A real process-all job loads the jekyll-docs corpus; its revision's export.sql goes into an
+A real process-all job with `data.exports: ["export.sql"]` loads the jekyll-docs corpus and
+publishes its revision's export.sql, listed in the manifest; the published file goes into an
 empty database with `psql -v ON_ERROR_STOP=1 -f` (twice: the script is idempotent) and, gzip-
 compressed, through `psql` reading stdin. Then every table holds the revision's row counts,
 and Pressroom's own Searcher, pointed at the fresh database, answers the 43 search-quality
@@ -12,6 +13,8 @@ queries in text, vector and hybrid modes exactly as it does on the source databa
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -117,9 +120,19 @@ async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
     pg_url: str,
     tmp_path: Path,
 ) -> None:
-    result = await run_job(temporal_client, settings, job_request(jekyll_copy, site=SITE))
+    body = job_request(jekyll_copy, site=SITE)
+    body["data"]["exports"] = ["export.sql"]
+    result = await run_job(temporal_client, settings, body)
     assert result["status"] == "completed", result
     revision = result["revision"]
+    published = Path(settings.artifacts_url) / "dist" / revision
+    manifest = json.loads((published / "manifest.json").read_text())
+    export = published / EXPORT_SQL
+    assert manifest["files"][EXPORT_SQL] == {
+        "bytes": export.stat().st_size,
+        "sha256": hashlib.sha256(export.read_bytes()).hexdigest(),
+        "content_type": "application/sql",
+    }
     source = await counts(pg_url, revision)
     assert source["posts"] > 50 and source["sections"] > source["posts"], source
     assert source["related_posts"] > 0 and source["revision_terms"] > 0, source
@@ -133,6 +146,8 @@ async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
     assert plain.path.name == EXPORT_SQL and packed.path.name == EXPORT_SQL_GZ
     assert not (tmp_path / "packed" / EXPORT_SQL).exists()
     assert plain.rows["sections"] == source["sections"]
+    # The build wrote it from the same rows: the published file has the same bytes.
+    assert plain.path.read_bytes() == export.read_bytes()
     text = plain.path.read_text(encoding="utf-8")
     assert "CREATE EXTENSION IF NOT EXISTS vector" in text and "COPY sections (" in text
     # The gzip member holds the same script, and the same rows give the same bytes.
@@ -150,12 +165,12 @@ async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
     assert sum(1 for hits in expected.values() if hits) >= 3 * 20, "queries must find posts"
 
     async with fresh_database(pg_url, "pressroom_export") as target:
-        psql(target, "-f", str(plain.path))
+        psql(target, "-f", str(export))
         assert await counts(target, revision) == source | {
             "all posts": source["posts"],
             "all sections": source["sections"],
         }
-        psql(target, "-f", str(plain.path))  # again: idempotent
+        psql(target, "-f", str(export))  # again: idempotent
         loaded = await counts(target, revision)
         assert loaded == source | {"all posts": source["posts"], "all sections": source["sections"]}
         assert loaded["current"] == revision and loaded["indexes"] >= 2
