@@ -17,6 +17,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from pressroom.embeddings import make_embedder
 from pressroom.search.params import SearchParams
 from pressroom.search.searcher import Searcher
 from tests.fakes.databases import fresh_database
+from tests.fakes.revision_rows import generated_posts, load
 from tests.jobs import job_request, run_job
 
 PSQL = POSTGRES_BIN_PATH / "psql"
@@ -185,6 +187,38 @@ async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
             psql(target, stdin=stdin)
         assert (await counts(target, revision))["sections"] == source["sections"]
         assert await answers(target, searcher) == expected
+
+
+async def test_a_large_revision_streams_through_bounded_memory(pg_url: str, tmp_path: Path) -> None:
+    # 1,500 posts, 4,500 sections: past the exact-scan size, so the revision has HNSW
+    # indexes in the script too. Python's peak allocation while writing (asyncpg's buffers,
+    # the file's) stays a fraction of the script: the rows stream, none is held.
+    async with fresh_database(pg_url, "pressroom_export_big") as source:
+        conn = await connect(source)
+        try:
+            await load(conn, "big", "r1", generated_posts(1500))
+            tracemalloc.start()
+            try:
+                written = await write_export_sql(conn, "big", "r1", tmp_path, gzip_above=1 << 40)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        finally:
+            await conn.close()
+        size = written.path.stat().st_size
+        assert written.rows["sections"] == 4500
+        assert peak * 4 < size, (peak, size)
+        async with fresh_database(pg_url, "pressroom_export_big_target") as target:
+            psql(target, "-f", str(written.path))
+            conn = await asyncpg.connect(target)
+            try:
+                assert await conn.fetchval("SELECT count(*) FROM sections") == 4500
+                hnsw = await conn.fetchval(
+                    "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%USING hnsw%'"
+                )
+                assert hnsw == 2  # sections and media
+            finally:
+                await conn.close()
 
 
 async def test_a_revision_that_is_not_loaded_has_no_export(pg_url: str, tmp_path: Path) -> None:
