@@ -38,6 +38,7 @@ from tests.fakes.revision_rows import generated_posts, load
 from tests.jobs import job_request, run_job
 
 PSQL = POSTGRES_BIN_PATH / "psql"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SITE = "jekyll-export"
 TABLES = (
     "posts",
@@ -114,6 +115,27 @@ async def answers(url: str, searcher: Searcher) -> dict[tuple[str, str], list[An
         await conn.close()
 
 
+async def docs_query(url: str, tmp_path: Path, searcher: Searcher, query: str) -> list[str]:
+    """The post ids the minimal /search-like query of docs/operations.md returns."""
+    doc = (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    sql = doc.split("the test\nabove runs it on the loaded database:\n\n```sql\n")[1]
+    script = tmp_path / "search.sql"
+    script.write_text("\\pset format unaligned\n\\pset tuples_only on\n" + sql.split("```")[0])
+    assert searcher.embedder is not None
+    [vector] = await searcher.embedder.embed([query])
+    qvec = "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    variables = [f"site={SITE}", f"q={query}", f"qvec={qvec}", "ON_ERROR_STOP=1"]
+    done = subprocess.run(
+        [str(PSQL), "-X", "-q", "-d", url, *(f"--set={v}" for v in variables), "-f", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.split("|")[0] for line in done.stdout.splitlines() if line]
+
+
 async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
     settings: Settings,
     worker: None,
@@ -177,6 +199,8 @@ async def test_export_sql_loads_into_a_fresh_database_and_searches_the_same(
         assert loaded == source | {"all posts": source["posts"], "all sections": source["sections"]}
         assert loaded["current"] == revision and loaded["indexes"] >= 2
         assert await answers(target, searcher) == expected
+        top = await docs_query(target, tmp_path, searcher, "deploy to github pages")
+        assert len(top) == 10 and len(set(top)) == 10, top
 
     async with fresh_database(pg_url, "pressroom_export_gz") as target:
         unpacked = tmp_path / "unpacked.sql"
