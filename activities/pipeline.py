@@ -52,6 +52,7 @@ from pressroom.models import (
     ThumbnailCounts,
 )
 from pressroom.publish import layout as publication
+from pressroom.publish.exports import EXPORT_SQL
 from pressroom.publish.latest import parse_time
 from pressroom.publish.media import MEDIA_PREFIX
 from pressroom.runtime import faults, metrics
@@ -184,6 +185,8 @@ class PipelineActivities:
             "sanitize": self.settings.sanitize_html,
             "iframes": sorted(self.settings.iframe_hosts) if self.settings.sanitize_html else [],
         }
+        if job.exports:  # only then: earlier revisions keep their keys (and stay unchanged)
+            options["exports"] = list(job.exports)
         if job.publish_media:
             # media.json then holds the media URLs (ARTIFACTS_PUBLIC_URL or the store's) and
             # preview keys that name the thumbnail spec.
@@ -289,7 +292,8 @@ class PipelineActivities:
     @activity.defn(name="build_artifacts")
     async def build_artifacts(self, req: BuildRequest) -> ArtifactSummary:
         async with self._env(req.job.job_id, plans.BUILD_ARTIFACTS) as env:
-            if req.job.publish_media:  # previews are made and looked up in Postgres
+            # Previews are made and looked up in Postgres; export.sql is read from it.
+            if req.job.publish_media or EXPORT_SQL in req.job.exports:
                 env = await self._with_database(env, plans.BUILD_ARTIFACTS)
             build = BuildInput(
                 target=target(req.job, req.revision_id, req.output_key, req.kind),
@@ -300,6 +304,7 @@ class PipelineActivities:
                 created_at=req.created_at,
                 related=await self._related_posts(req),
                 media=req.job.publish_media,
+                exports=tuple(req.job.exports),
             )
             return await build_artifacts(build, env)
 

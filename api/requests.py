@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from pressroom.workflows.plans import KNOWN_TASKS
+from pressroom.workflows.plans import KNOWN_TASKS, TASKS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pressroom.config import Settings
 from pressroom.conventions.names import PROFILE_NAMES
 from pressroom.models import JobInput, JobTrigger
 from pressroom.publish import latest as revisions
+from pressroom.publish.exports import EXPORT_NAMES, NEEDS_DATABASE, export_problem, exports_for
 from pressroom.publish.layout import reserved_reason
 from pressroom.security import sealing
 
@@ -86,6 +87,15 @@ class JobData(BaseModel):
     profile: str | None = None
     baseUrl: str | None = Field(default=None, max_length=2048)
     publishMedia: bool | None = None
+    # Optional artifacts (pressroom/publish/exports.py); None: the EXPORTS setting's.
+    exports: list[str] | None = Field(default=None, max_length=len(EXPORT_NAMES))
+
+    @field_validator("exports")
+    @classmethod
+    def _exports(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (problem := export_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("profile")
     @classmethod
@@ -281,6 +291,13 @@ def parse_job_request(raw: bytes) -> tuple[JobRequest, dict[str, Any]]:
             field="task",
             knownTasks=list(KNOWN_TASKS),
         )
+    wanted = set(request.data.exports or ())
+    if not TASKS[request.task].load_database and (refused := wanted & NEEDS_DATABASE):
+        raise BadRequest(
+            f"data.exports: {', '.join(sorted(refused))} is made from the loaded database, "
+            f"which task {request.task!r} does not load",
+            field="data.exports",
+        )
     return request, body
 
 
@@ -349,4 +366,8 @@ def job_input(
         base_url=data.baseUrl,
         publish_media=settings.publish_media if data.publishMedia is None else data.publishMedia,
         trigger=trigger or JobTrigger(kind="api"),
+        exports=exports_for(
+            settings.exports if data.exports is None else data.exports,
+            loads_database=TASKS[request.task].load_database,
+        ),
     )

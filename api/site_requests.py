@@ -47,7 +47,7 @@ __all__ = [
 # prefixes the ids of the jobs started for it, which must stay within a job id's 128.
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_CONTENT_PATHS = 100
-OPTION_FIELDS = ("profile", "baseUrl", "publishMedia")
+OPTION_FIELDS = ("profile", "baseUrl", "publishMedia", "exports")
 _PLACEHOLDER_JOB = "registration-check"
 
 
@@ -59,6 +59,7 @@ class SiteOptions(BaseModel):
     profile: str | None = None
     baseUrl: str | None = None
     publishMedia: bool | None = None
+    exports: list[str] | None = None
 
 
 class RegistrationRequest(BaseModel):

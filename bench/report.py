@@ -202,6 +202,7 @@ def markdown(doc: dict[str, Any]) -> str:
         )
         out.append(f"| {r['scenario']} | " + " | ".join(cells) + f" | {floor} |")
     out += real_corpora(rows)
+    out += exports_table(rows)
     loads = [(r["scenario"], x) for r in rows for x in r.get("load", [])]
     if loads:
         out += [
@@ -217,6 +218,36 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"| {x['throughput_rps']:.0f} req/s | {x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms |"
             )
     return "\n".join(out) + "\n"
+
+
+def exports_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The optional artifacts (issue 16) of the scenarios that build them: each file's size
+    (export.sql may be export.sql.gz), beside the build step that writes them."""
+    rows = [r for r in rows if r.get("exports")]
+    if not rows:
+        return []
+    out = [
+        "",
+        "Optional artifacts (`data.exports`; last run's sizes; the build-artifacts step "
+        "writes them with the JSON files, its time and peak RSS as above):",
+        "",
+        "| scenario | exports | files | build-artifacts |",
+        "|---|---|---|---:|",
+    ]
+    for r in rows:
+        files = {
+            name: size
+            for name, size in r.get("file_bytes", {}).items()
+            if not name.endswith(".json")
+        }
+        sizes = ", ".join(f"{name} {_mib(size)}" for name, size in sorted(files.items()))
+        step = r["steps"].get("build-artifacts")
+        peak = r.get("step_peak_rss_mb", {}).get("build-artifacts")
+        out.append(
+            f"| {r['scenario']} | {', '.join(r['exports'])} | {sizes or '-'} "
+            f"| {_step_cell(step, peak)} |"
+        )
+    return out
 
 
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

@@ -74,6 +74,7 @@ class RunResult:
     counts: dict[str, int]
     rate_limited: int = 0
     chat_requests: int = 0
+    file_bytes: dict[str, int] = field(default_factory=dict)  # per built file
     job_id: str = ""
     step_peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
@@ -110,6 +111,8 @@ class ScenarioResult:
     counts: dict[str, int]
     rate_limited: int = 0
     vision_requests: int = 0
+    exports: list[str] = field(default_factory=list)  # the job's optional artifacts
+    file_bytes: dict[str, int] = field(default_factory=dict)  # per built file, last run
     load: list[dict[str, Any]] = field(default_factory=list)
     load_api_peak_rss_mb: float = 0.0
     run_details: list[dict[str, Any]] = field(default_factory=list)
@@ -141,11 +144,16 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3) if values else 0.0
 
 
-def _job_body(corpus: Path, job_id: str, site: str, callback: str) -> dict[str, Any]:
+def _job_body(
+    corpus: Path, job_id: str, site: str, callback: str, exports: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"repoUrl": str(corpus), "site": site}  # published under {site}/
+    if exports:
+        data["exports"] = list(exports)
     return {
         "jobId": job_id,
         "task": "process-all",
-        "data": {"repoUrl": str(corpus), "site": site},  # published under {site}/
+        "data": data,
         "callbackUrl": f"{callback}/{job_id}",
     }
 
@@ -159,13 +167,14 @@ async def run_pressroom(
     site: str,
     server: LatencyServer | None,
     timeout_s: float,
+    exports: tuple[str, ...] = (),
 ) -> RunResult:
     job_id = f"bench-{uuid.uuid4().hex[:12]}"
     if server:
         server.reset()
     done = callbacks.expect(job_id)
     start = time.perf_counter()
-    await post_job(http, services.base, _job_body(corpus, job_id, site, callbacks.url))
+    await post_job(http, services.base, _job_body(corpus, job_id, site, callbacks.url, exports))
     handle = stack.client.get_workflow_handle(job_id)
     finished = asyncio.ensure_future(handle.result())
     await asyncio.wait({done, finished}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -208,6 +217,7 @@ async def run_pressroom(
         rate_limited=server.rate_limited if server else 0,
         chat_requests=server.chat_requests if server else 0,
         job_id=job_id,
+        file_bytes={name: int(f["bytes"]) for name, f in files.items()},
         step_peak_rss_mb={
             step: services.worker.rss.peak_between(*span) if services.worker else 0.0
             for step, span in stats.step_spans.items()
@@ -332,7 +342,15 @@ async def run_scenario(
             await reset_database(stack.db_url)
             pressroom.append(
                 await run_pressroom(
-                    stack, services, callbacks, http, corpus_dir, site, server, timeout_s
+                    stack,
+                    services,
+                    callbacks,
+                    http,
+                    corpus_dir,
+                    site,
+                    server,
+                    timeout_s,
+                    scenario.exports,
                 )
             )
             log(f"  {scenario.name} pressroom run {run + 1}: {pressroom[-1].wall_s:.2f}s")
@@ -353,7 +371,15 @@ async def run_scenario(
             # The steady state: the vector indexes already hold another site's revision, so
             # this load inserts into them instead of building them after the COPY.
             second = await run_pressroom(
-                stack, services, callbacks, http, corpus_dir, f"{site}-b", server, timeout_s
+                stack,
+                services,
+                callbacks,
+                http,
+                corpus_dir,
+                f"{site}-b",
+                server,
+                timeout_s,
+                scenario.exports,
             )
             log(f"  {scenario.name} second site (indexes exist): {second.wall_s:.2f}s")
         if load_requests:
@@ -470,6 +496,8 @@ def _summarise(
         counts=last.counts,
         rate_limited=max(r.rate_limited for r in pressroom),
         vision_requests=max(r.chat_requests for r in pressroom),
+        exports=list(scenario.exports),
+        file_bytes=last.file_bytes,
         load=[asdict(x) for x in load],
         run_details=[
             {

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         Literal["jekyll", "hugo", "zola", "astro", "docusaurus", "eleventy", "mkdocs", "plain"]
         | None
     ) = Field(default=None, alias="SITE_PROFILE")
+    # Optional artifacts every job publishes unless it names its own (`data.exports`):
+    # `search.db` (SQLite, FTS5 + sqlite-vec) and `export.sql` (the rows for a plain Postgres).
+    exports: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="EXPORTS")
     # Copy every image (and its thumbnail) to `media/{sha256}.{ext}` in the artifact store.
     publish_media: bool = Field(default=False, alias="PUBLISH_MEDIA")
     # Post HTML is cleaned with nh3 (Ammonia) under a blog allowlist; false keeps it verbatim
@@ -225,7 +228,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "network_allowlist", "source_roots", "source_s3_buckets", "iframe_hosts", mode="before"
+        "network_allowlist",
+        "source_roots",
+        "source_s3_buckets",
+        "iframe_hosts",
+        "exports",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
@@ -247,6 +255,15 @@ class Settings(BaseSettings):
     def _not_negative(cls, value: timedelta) -> timedelta:
         if value < timedelta(0):
             raise ValueError("a duration cannot be negative")
+        return value
+
+    @field_validator("exports")
+    @classmethod
+    def _exports(cls, value: list[str]) -> list[str]:
+        from pressroom.publish.exports import export_problem  # config stays import-light
+
+        if (problem := export_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @property

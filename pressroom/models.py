@@ -229,6 +229,8 @@ class JobInput(BaseModel):
     # What started the job; None in histories recorded before triggers (they were all `api`).
     # A `schedule` job's id is its workflow id, which only Temporal knows when it starts it.
     trigger: JobTrigger | None = None
+    # Optional artifacts besides the JSON files (pressroom.publish.exports.EXPORT_NAMES).
+    exports: list[str] = []
 
 
 class StepProgress(BaseModel):

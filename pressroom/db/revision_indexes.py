@@ -40,6 +40,7 @@ __all__ = [
     "build_revision_indexes",
     "drop_revision_indexes",
     "revision_index_name",
+    "revision_index_statements",
     "text_index_name",
 ]
 
@@ -111,6 +112,26 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _create_sql(index: _Index, site: str, revision_id: str, *, concurrently: bool) -> str:
+    # The name comes from a digest, the table from _TABLES, the literals from _literal.
+    how = "CONCURRENTLY " if concurrently else ""
+    return (
+        f"CREATE INDEX {how}IF NOT EXISTS {index.name} ON {index.table} USING {index.using} "
+        f"WHERE site_id = {_literal(site)} AND revision_id = {_literal(revision_id)}"
+        f"{index.predicate}"
+    )
+
+
+def revision_index_statements(site: str, revision_id: str, dims: int) -> list[tuple[str, str, str]]:
+    """(index name, table, CREATE INDEX IF NOT EXISTS statement) of each index the revision
+    gets, built in place (not CONCURRENTLY): for a script that loads the revision into a
+    database of its own (pressroom/db/export.py)."""
+    return [
+        (i.name, i.table, _create_sql(i, site, revision_id, concurrently=False))
+        for i in _indexes(site, revision_id, dims)
+    ]
+
+
 async def _state(conn: asyncpg.Connection, name: str) -> bool | None:
     """True: the index exists and is valid; False: a failed build left it invalid; None."""
     valid = await conn.fetchval(
@@ -157,13 +178,7 @@ async def _build_one(
     )
     await conn.execute("SELECT set_config('maintenance_work_mem', $1, false)", _INDEX_BUILD_MEMORY)
     try:
-        # The name comes from a digest, the table from _TABLES, the literals from _literal.
-        await conn.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index.name} ON {index.table} "
-            f"USING {index.using} "
-            f"WHERE site_id = {_literal(site)} AND revision_id = {_literal(revision_id)}"
-            f"{index.predicate}"
-        )
+        await conn.execute(_create_sql(index, site, revision_id, concurrently=True))
     finally:
         await conn.execute("RESET maintenance_work_mem")
     return True

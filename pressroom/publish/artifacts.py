@@ -36,6 +36,7 @@ __all__ = [
     "SEARCH_JSON",
     "SearchEntry",
     "build_manifest",
+    "content_type",
     "decode_vector",
     "trim_text",
     "write_errors_json",
@@ -290,8 +291,12 @@ def write_errors_json(
     return counts
 
 
-def _content_type(name: str) -> str:
-    guessed, _ = mimetypes.guess_type(name)
+def content_type(name: str) -> str:
+    """A published file's Content-Type by its name (a `.gz` file's is gzip's, not its
+    contents': it is served as the compressed file it is)."""
+    guessed, encoding = mimetypes.guess_type(name)
+    if encoding == "gzip":
+        return "application/gzip"
     return guessed or "application/octet-stream"
 
 
@@ -326,7 +331,7 @@ def build_manifest(
         listed[rel.as_posix()] = {
             "bytes": file_path.stat().st_size,
             "sha256": sha256_file(file_path),
-            "content_type": _content_type(rel.name),
+            "content_type": content_type(rel.name),
         }
     manifest = {
         "format": "pressroom.manifest/1",

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pressroom.content.thumbnails import THUMBNAIL_SPEC
+from pressroom.db.export import write_export_sql
 from pressroom.models import (
     ArtifactFile,
     ArtifactSummary,
@@ -27,7 +28,8 @@ from pressroom.models import (
     ProfileSummary,
 )
 from pressroom.publish import artifacts
-from pressroom.publish.artifacts import SearchEntry
+from pressroom.publish.artifacts import SearchEntry, content_type
+from pressroom.publish.exports import EXPORT_SQL
 from pressroom.publish.media import MediaLinks
 from pressroom.search.hits import bounded, bounded_terms, bounded_url
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
@@ -122,7 +124,8 @@ class BuildInput:
     """`embedding` None: no vectors in search.json (a task without embeddings). `counts` and
     `created_at` go into the manifest. `related` (post id -> related posts, read from the
     database after the load) goes into posts.json; None (no database) leaves it out.
-    `media`: the job publishes its media (media.json links them; the env needs a database)."""
+    `media`: the job publishes its media (media.json links them; the env needs a database).
+    `exports`: the optional artifacts to build too (pressroom/publish/exports.py)."""
 
     target: RevisionTarget
     embedding: EmbeddingInfo | None
@@ -132,6 +135,7 @@ class BuildInput:
     created_at: str
     related: Mapping[str, list[dict[str, Any]]] | None = None
     media: bool = False
+    exports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,10 @@ class _Sources:
     links: MediaLinks | None = None  # media.json's published URLs
 
 
-def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
+def _build(
+    req: BuildInput, src: _Sources, out: Path, extra: tuple[str, ...] = ()
+) -> list[ArtifactFile]:
+    """The JSON files and the manifest, which also lists `extra` (files already in `out`)."""
     site, revision_id = req.target.site, req.target.revision_id
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_posts_json(
@@ -180,7 +187,7 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
     )
     manifest = artifacts.build_manifest(
         out,
-        ARTIFACT_FILES,
+        (*ARTIFACT_FILES, *extra),
         site=site,
         revision_id=revision_id,
         counts=req.counts,
@@ -194,7 +201,7 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
     artifacts.write_manifest(out, manifest)
     return [
         ArtifactFile(name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name))
-        for name in (*ARTIFACT_FILES, artifacts.MANIFEST_JSON)
+        for name in (*ARTIFACT_FILES, *extra, artifacts.MANIFEST_JSON)
     ]
 
 
@@ -202,6 +209,17 @@ def _profile_summary(profile: Mapping[str, Any]) -> dict[str, Any]:
     """What the manifest says of the site profile: as the job result shows it."""
     keys = ("name", "detected", "root", "config", "base_url", "contributed")
     return ProfileSummary(**{k: profile[k] for k in keys if k in profile}).model_dump(by_alias=True)
+
+
+async def _export_sql(req: BuildInput, env: StepEnv, out: Path) -> str:
+    """Write export.sql (or export.sql.gz) of the loaded revision into `out`; its name."""
+    if not isinstance(env, DatabaseEnv) or req.embedding is None:
+        # The API refuses it for tasks that load no database (api/requests.py).
+        raise TypeError("export.sql is made from the loaded database")
+    env.progress(1, 3, "writing export.sql")
+    async with env.pool.acquire() as conn:
+        written = await write_export_sql(conn, req.target.site, req.target.revision_id, out)
+    return written.path.name
 
 
 async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
@@ -227,10 +245,13 @@ async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
     profile = None
     if await env.store.exists(env.keys.profile):  # absent in jobs parsed before profiles
         profile = _profile_summary(json.loads(await env.store.get_bytes(env.keys.profile)))
+    extra: tuple[str, ...] = ()
+    if EXPORT_SQL in req.exports:
+        extra += (await _export_sql(req, env, out),)
     src = _Sources(posts_path, media_path, reports, text, images, profile, links)
-    files = await asyncio.to_thread(_build, req, src, out)
+    files = await asyncio.to_thread(_build, req, src, out, extra)
     env.progress(2, 3, "uploading to the work store")
     for f in files:
-        await env.store.put_file(env.keys.artifact(f.name), out / f.name, "application/json")
+        await env.store.put_file(env.keys.artifact(f.name), out / f.name, content_type(f.name))
     env.progress(3, 3, "done")
     return ArtifactSummary(files=files)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,7 +21,7 @@ import asyncpg
 from pressroom.content.thumbnails import THUMBNAIL_SPEC
 from pressroom.db.locks import advisory_lock
 from pressroom.models import ArtifactFile, MediaCounts, PublishSummary
-from pressroom.publish.artifacts import MANIFEST_JSON
+from pressroom.publish.artifacts import MANIFEST_JSON, content_type
 from pressroom.publish.latest import latest_document, write_latest_if_newer
 from pressroom.publish.layout import (
     PublishRefused,
@@ -41,7 +40,6 @@ from pressroom.storage.base import Store, sha256_file
 
 __all__ = ["PublishInput", "publish_artifacts", "write_latest"]
 
-CONTENT_TYPES = {".json": "application/json"}
 # Revision files never change once written (their key names the revision).
 REVISION_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # The pointer moves with every publish: caches must re-check it soon.
@@ -105,7 +103,7 @@ async def upload_revision(
                 await store.put_file(
                     dest_key,
                     local,
-                    CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"),
+                    content_type(name),  # as the manifest says
                     cache_control=REVISION_CACHE_CONTROL,
                     sha256=digest,
                 )
@@ -209,9 +207,7 @@ async def _publish_folder(
             )
         media = None
         if req.media:
-            media = await publish_media(
-                env, conn, spec=THUMBNAIL_SPEC, concurrency=req.concurrency
-            )
+            media = await publish_media(env, conn, spec=THUMBNAIL_SPEC, concurrency=req.concurrency)
         names = [f.name for f in req.files]
         uploaded = await upload_revision(env, prefix, names, concurrency=req.concurrency)
         return None, req.files, uploaded, media

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import real_corpora
+from bench.report import exports_table, real_corpora
 
 
 def _row(name: str, embedder: str, latency: int, **extra: Any) -> dict[str, Any]:
@@ -44,3 +44,23 @@ def test_real_corpora_ratios_and_missing_peer() -> None:
 
 def test_no_real_rows_no_table() -> None:
     assert real_corpora([_row("local-100", "local", 0, corpus="generated")]) == []
+
+
+def test_exports_table_lists_the_optional_files_of_the_scenarios_that_build_them() -> None:
+    mib = 1024 * 1024
+    rows = [
+        _row(
+            "local-10000", "local", 0, corpus="generated",
+            exports=["search.db", "export.sql"],
+            file_bytes={"posts.json": 5 * mib, "search.db": 80 * mib, "export.sql.gz": 60 * mib},
+            steps={"build-artifacts": 12.5}, step_peak_rss_mb={"build-artifacts": 310.0},
+        ),
+        _row("local-100", "local", 0, corpus="generated"),
+    ]  # fmt: skip
+    text = "\n".join(exports_table(rows))
+    assert (
+        "| local-10000 | search.db, export.sql | export.sql.gz 60.0 MiB, search.db 80.0 MiB "
+        "| 12.50 (310) |" in text
+    )
+    assert "posts.json" not in text and "| local-100 |" not in text
+    assert exports_table([rows[1]]) == []
