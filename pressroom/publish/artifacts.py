@@ -290,7 +290,13 @@ def write_errors_json(
     return counts
 
 
+# Types `mimetypes` does not know (or guesses otherwise on some systems).
+_CONTENT_TYPES = {".db": "application/vnd.sqlite3"}  # search.db (search/search_db_writer.py)
+
+
 def _content_type(name: str) -> str:
+    if (known := _CONTENT_TYPES.get(PurePosixPath(name).suffix)) is not None:
+        return known
     guessed, _ = mimetypes.guess_type(name)
     return guessed or "application/octet-stream"
 

@@ -1,4 +1,4 @@
-"""Search a published `search.db` (pressroom/publish/search_db.py) without Postgres.
+"""Search a published `search.db` (pressroom/search/search_db_writer.py) without Postgres.
 
 Answers like `SearchFile.search` (and so like `GET /search`): full text ranks with FTS5's
 `bm25(entries_fts, 1.0, 0.4, 0.2)` (the A/B/C weights) over text analysed as search.json's
@@ -27,11 +27,11 @@ from typing import Any, Self
 import numpy as np
 
 from pressroom.db.rows import parse_timestamp
-from pressroom.publish.search_db import FORMAT
 from pressroom.search.file import FIELD_WEIGHTS, Analyzer, query_terms, snippet
 from pressroom.search.fusion import Fusion, Hit, fuse, fuse_images
 from pressroom.search.hits import bounded, bounded_terms, image_links, post_fields
 from pressroom.search.params import SearchError, check_request
+from pressroom.search.search_db_writer import FORMAT
 from pressroom.search.sqlite_driver import connect
 
 __all__ = ["SearchDB"]

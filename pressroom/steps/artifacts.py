@@ -30,6 +30,7 @@ from pressroom.publish import artifacts
 from pressroom.publish.artifacts import SearchEntry
 from pressroom.publish.media import MediaLinks
 from pressroom.search.hits import bounded, bounded_terms, bounded_url
+from pressroom.search.search_db_writer import SEARCH_DB, SEARCH_DB_CONTENT_TYPE, write_search_db
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.steps.load import VectorStream, download_parsed, download_vectors
 from pressroom.steps.publish_media import media_links
@@ -180,9 +181,24 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
         site=site,
         **(embedding.model_dump() if embedding else {}),
     )
+    files = list(ARTIFACT_FILES)
+    if SEARCH_DB in req.exports:
+        # A second pass over the work-store files: streamed again rather than held.
+        media = _media(src.media)
+        write_search_db(
+            out / SEARCH_DB,
+            posts=_posts(src.posts),
+            media=src.links.link_all(media) if src.links else media,
+            entries=search_entries(src.posts, src.media, src.text, src.images, src.links),
+            related=req.related,
+            revision_id=revision_id,
+            site=site,
+            embedding=embedding.model_dump() if embedding else None,
+        )
+        files.append(SEARCH_DB)
     manifest = artifacts.build_manifest(
         out,
-        ARTIFACT_FILES,
+        files,
         site=site,
         revision_id=revision_id,
         counts=req.counts,
@@ -196,7 +212,7 @@ def _build(req: BuildInput, src: _Sources, out: Path) -> list[ArtifactFile]:
     artifacts.write_manifest(out, manifest)
     return [
         ArtifactFile(name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name))
-        for name in (*ARTIFACT_FILES, artifacts.MANIFEST_JSON)
+        for name in (*files, artifacts.MANIFEST_JSON)
     ]
 
 
@@ -233,6 +249,7 @@ async def build_artifacts(req: BuildInput, env: StepEnv) -> ArtifactSummary:
     files = await asyncio.to_thread(_build, req, src, out)
     env.progress(2, 3, "uploading to the work store")
     for f in files:
-        await env.store.put_file(env.keys.artifact(f.name), out / f.name, "application/json")
+        kind = SEARCH_DB_CONTENT_TYPE if f.name == SEARCH_DB else "application/json"
+        await env.store.put_file(env.keys.artifact(f.name), out / f.name, kind)
     env.progress(3, 3, "done")
     return ArtifactSummary(files=files)

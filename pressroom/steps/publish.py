@@ -35,13 +35,14 @@ from pressroom.publish.layout import (
     revision_prefix,
 )
 from pressroom.runtime.faults import fault_point
+from pressroom.search.search_db_writer import SEARCH_DB_CONTENT_TYPE
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.steps.publish_media import publish_media
 from pressroom.storage.base import Store, sha256_file
 
 __all__ = ["PublishInput", "publish_artifacts", "write_latest"]
 
-CONTENT_TYPES = {".json": "application/json"}
+CONTENT_TYPES = {".json": "application/json", ".db": SEARCH_DB_CONTENT_TYPE}
 # Revision files never change once written (their key names the revision).
 REVISION_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # The pointer moves with every publish: caches must re-check it soon.
@@ -209,9 +210,7 @@ async def _publish_folder(
             )
         media = None
         if req.media:
-            media = await publish_media(
-                env, conn, spec=THUMBNAIL_SPEC, concurrency=req.concurrency
-            )
+            media = await publish_media(env, conn, spec=THUMBNAIL_SPEC, concurrency=req.concurrency)
         names = [f.name for f in req.files]
         uploaded = await upload_revision(env, prefix, names, concurrency=req.concurrency)
         return None, req.files, uploaded, media

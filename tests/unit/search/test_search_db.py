@@ -16,10 +16,10 @@ import pytest
 
 from pressroom.models import MediaItem, MediaRef, Post, Section
 from pressroom.publish.artifacts import SearchEntry, write_search_json
-from pressroom.publish.search_db import PAGE_SIZE, write_search_db
 from pressroom.search.file import SearchFile
 from pressroom.search.params import SearchError
 from pressroom.search.search_db import SearchDB, fts_query
+from pressroom.search.search_db_writer import PAGE_SIZE, write_search_db
 from pressroom.search.sqlite_driver import connect
 
 DIMS = 16

@@ -37,13 +37,15 @@ import numpy as np
 
 from pressroom.models import MediaItem, Post
 from pressroom.publish.artifacts import SEARCH_TEXT_LIMIT, SearchEntry, trim_text
+from pressroom.publish.exports import SEARCH_DB
 from pressroom.search.file import FIELD_WEIGHTS, Analyzer
 from pressroom.search.sqlite_driver import connect
 
-__all__ = ["FORMAT", "PAGE_SIZE", "SEARCH_DB", "write_search_db"]
+__all__ = ["FORMAT", "PAGE_SIZE", "SEARCH_DB", "SEARCH_DB_CONTENT_TYPE", "write_search_db"]
 
-SEARCH_DB = "search.db"
 FORMAT = "pressroom.searchdb/1"
+# The IANA type for SQLite files (application/x-sqlite3 is the older unregistered one).
+SEARCH_DB_CONTENT_TYPE = "application/vnd.sqlite3"
 # sql.js-httpvfs recommends 1024: a reader fetches whole pages, so small pages keep a B-tree
 # or FTS5 lookup to a few kilobytes; larger reads (a vec0 chunk) are sequential runs its
 # read-ahead merges into growing ranges anyway. docs/search.md, "search.db".
