@@ -3,6 +3,7 @@ inputs."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import random
@@ -220,3 +221,30 @@ def test_without_vectors_full_text_still_answers(tmp_path: Path) -> None:
         assert db.search(posts[0].title.split()[0])["results"]
         tables = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master")}
         assert "vec_sections" not in tables
+
+
+def test_the_cli_searches_a_file_with_the_embedder_it_names(tmp_path: Path) -> None:
+    from pressroom.starter.cli import app
+    from typer.testing import CliRunner
+
+    from pressroom.embeddings import HashingEmbedder
+
+    posts, embedder = _posts(30), HashingEmbedder(DIMS)
+    entries = list(_entries(posts, _media()))
+    vectors = asyncio.run(embedder.embed([f"{e.title} {e.heading} {e.text}" for e in entries]))
+    entries = [dataclasses.replace(e, vector=v) for e, v in zip(entries, vectors, strict=True)]
+    info = {"provider": "hashing", "model": embedder.model, "dimensions": DIMS, "version": "1"}
+    write_search_db(tmp_path / "search.db", posts=posts, media=_media(), entries=entries,
+                    related=None, revision_id="r9", site="s", embedding=info)  # fmt: skip
+    query = f"{posts[4].title}"
+    with SearchDB.open(tmp_path / "search.db") as db:
+        want = db.search(query, mode="hybrid", query_vector=asyncio.run(embedder.embed([query]))[0])
+    runner = CliRunner()
+    env = {"COLUMNS": "200", "EMBEDDING_PROVIDER": "openai", "OPENAI_API_KEY": ""}
+    result = runner.invoke(app, ["search", query, "--db", str(tmp_path / "search.db"),
+                                 "--limit", "3"], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "s @ r9 · hybrid · search.db" in result.output  # the file's embedder, not the env's
+    assert f"1. {want['results'][0]['title']}" in result.output and "\n4. " not in result.output
+    result = runner.invoke(app, ["search", "x", "--db", str(tmp_path / "none.db")], env=env)
+    assert result.exit_code == 2 and "cannot read" in result.output
