@@ -28,6 +28,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -54,6 +55,8 @@ from pressroom.config import Settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results"
 PEER_PYTHON = REPO_ROOT / ".bench-peer" / "bin" / "python"
+# The optional artifacts every bench job builds (pressroom/publish/exports.py).
+EXPORTS = ("search.db",)
 PEER_MISSING = f"missing: no {PEER_PYTHON.parent.parent.name}/ (run `make bench-peer`)"
 
 
@@ -74,6 +77,7 @@ class RunResult:
     counts: dict[str, int]
     rate_limited: int = 0
     chat_requests: int = 0
+    file_bytes: dict[str, int] = field(default_factory=dict)  # per published file
     job_id: str = ""
     step_peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
@@ -110,6 +114,7 @@ class ScenarioResult:
     counts: dict[str, int]
     rate_limited: int = 0
     vision_requests: int = 0
+    file_bytes: dict[str, int] = field(default_factory=dict)  # per published file, last run
     load: list[dict[str, Any]] = field(default_factory=list)
     load_api_peak_rss_mb: float = 0.0
     run_details: list[dict[str, Any]] = field(default_factory=list)
@@ -145,7 +150,8 @@ def _job_body(corpus: Path, job_id: str, site: str, callback: str) -> dict[str, 
     return {
         "jobId": job_id,
         "task": "process-all",
-        "data": {"repoUrl": str(corpus), "site": site},  # published under {site}/
+        # published under {site}/, with the optional artifacts too (build time and bytes)
+        "data": {"repoUrl": str(corpus), "site": site, "exports": list(EXPORTS)},
         "callbackUrl": f"{callback}/{job_id}",
     }
 
@@ -204,6 +210,7 @@ async def run_pressroom(
         embedding_computed=stats.embed_computed,
         rows_loaded=sum(int(database.get(k, 0)) for k in ("posts", "sections", "media")),
         artifact_bytes=sum(int(f["bytes"]) for f in files.values()),
+        file_bytes={name: int(f["bytes"]) for name, f in files.items()},
         counts=dict(result.get("counts") or {}),
         rate_limited=server.rate_limited if server else 0,
         chat_requests=server.chat_requests if server else 0,
@@ -224,6 +231,21 @@ async def _json_of(argv: list[str], what: str, **kwargs: Any) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed: {stderr.decode()[-2000:]}")
     return dict(json.loads(stdout))
+
+
+async def run_search_db_bench(posts: int) -> dict[str, Any]:
+    """bench/search_db.py in its own process (its RSS is the writers' alone)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "search_db.json"
+        argv = [sys.executable, "-m", "bench.search_db", "--posts", str(posts), "--json", str(out)]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=str(REPO_ROOT), stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench.search_db failed: {stderr.decode()[-2000:]}")
+        return dict(json.loads(out.read_text()))
 
 
 async def run_physical_floor(stack: Stack, corpus: Path, site: str) -> dict[str, Any]:
@@ -467,6 +489,7 @@ def _summarise(
         largest_payload=max(r.largest_payload for r in pressroom),
         rows_loaded=last.rows_loaded,
         artifact_bytes=last.artifact_bytes,
+        file_bytes=last.file_bytes,
         counts=last.counts,
         rate_limited=max(r.rate_limited for r in pressroom),
         vision_requests=max(r.chat_requests for r in pressroom),
@@ -530,6 +553,10 @@ async def bench(
         "runs": runs,
         "scenarios": [asdict(r) for r in results],
     }
+    generated = [SCENARIOS[n].posts for n in names if SCENARIOS[n].corpus == GENERATED]
+    if generated:
+        log(f"search.db beside search.json: {max(generated)} generated posts")
+        doc["search_db"] = await run_search_db_bench(max(generated))
     report.write(doc, out_dir)
     return doc
 

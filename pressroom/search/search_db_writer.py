@@ -20,14 +20,15 @@ Tables (format `pressroom.searchdb/1`, in `meta`):
 
 Inputs are iterables consumed once, inserted as they come: memory stays flat however many
 posts there are. The page size (PAGE_SIZE, set before the first table) suits HTTP range
-reading; the file is VACUUMed, and appears at its path only once complete (written under a
-temporary name in the same folder, then renamed).
+reading; the file is VACUUMed (INTO a second file) and appears at its path only once complete
+(written in a temporary folder beside it, then renamed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -159,10 +160,11 @@ def write_search_db(
     """
     dimensions = int(embedding["dimensions"]) if embedding else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # SQLite creates it: a zero-length file is a database with the default page size
+    # Built in one temporary file, VACUUMed INTO another, renamed into place. VACUUM INTO
+    # writes the copy straight to its file; a plain VACUUM copies through SQLite's temp store,
+    # which some builds (pysqlite3-binary: SQLITE_TEMP_STORE=3) keep in memory, whole.
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp, vacuumed = work / "build.db", work / "search.db"
     counts = {"posts": 0, "sections": 0, "media": 0, "entries": 0, "vectors": 0, "related": 0}
     try:
         conn = connect(tmp)
@@ -213,15 +215,13 @@ def write_search_db(
             conn.execute("COMMIT")
             # Optimize merges FTS5's segments into one b-tree: fewer pages per lookup.
             conn.execute("INSERT INTO entries_fts(entries_fts) VALUES ('optimize')")
-            conn.execute("VACUUM")
+            conn.execute("VACUUM INTO ?", [str(vacuumed)])  # keeps the page size
         finally:
             conn.close()
-        tmp.chmod(0o644)  # public, like the JSON artifacts
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}-journal").unlink(missing_ok=True)
-        raise
+        vacuumed.chmod(0o644)  # public, like the JSON artifacts
+        os.replace(vacuumed, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return counts
 
 
