@@ -34,6 +34,7 @@ __all__ = [
     "MEDIA_JSON",
     "POSTS_JSON",
     "SEARCH_JSON",
+    "SEARCH_TEXT_LIMIT",
     "SearchEntry",
     "build_manifest",
     "decode_vector",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["EXPORT_NAMES", "NEEDS_DATABASE", "export_problem", "exports_for"]
+__all__ = ["EXPORT_NAMES", "NEEDS_DATABASE", "SEARCH_DB", "export_problem", "exports_for"]
 
 SEARCH_DB = "search.db"
 EXPORT_SQL = "export.sql"
