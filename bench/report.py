@@ -59,6 +59,13 @@ def _kib(n: int) -> str:
     return f"{n / 1024:.1f} KiB"
 
 
+def _optional_files(r: dict[str, Any]) -> str:
+    """The optional artifacts' share of the artifacts' bytes, e.g. " (search.db 3.1 MiB)"."""
+    files = r.get("file_bytes") or {}
+    parts = [f"{name} {_mib(files[name])}" for name in ("search.db", "export.sql") if name in files]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
@@ -179,7 +186,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {r['embedding_requests']:,} / {r['embedding_inputs']:,} "
             f"| {r['history_events']:,} / {_kib(r['history_bytes'])} "
             f"| {_kib(r['largest_payload'])} | {r['rows_loaded']:,} "
-            f"| {_mib(r['artifact_bytes'])} |"
+            f"| {_mib(r['artifact_bytes'])}{_optional_files(r)} |"
         )
     steps = [s for s in STEP_ORDER if any(s in r["steps"] for r in rows)]
     out += [
@@ -217,6 +224,16 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"| {x['case']} | {scenario} | {x['requests']:,} | {x['concurrency']} "
                 f"| {x['throughput_rps']:.0f} req/s | {x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms |"
             )
+    if doc.get("search_db"):
+        from bench.search_db import markdown as search_db_table
+
+        out += [
+            "",
+            "search.db beside search.json, built from the same work-store files "
+            "(bench/search_db.py; jobs above build it too, in build-artifacts):",
+            "",
+            search_db_table(doc["search_db"]),
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -338,10 +338,22 @@ def search(
     mode: Annotated[str, typer.Option(help="hybrid, text or vector")] = "hybrid",
     kind: Annotated[str, typer.Option(help="all, posts or images")] = "all",
     limit: Annotated[int, typer.Option(help="Posts (and images) to show, 1-50")] = 10,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Search this search.db file instead of the database"),
+    ] = None,
 ) -> None:
     """Search a loaded site: the same results as GET /search, in the terminal."""
-    from pressroom.starter.search import run_search
+    from pressroom.starter.search import run_search, run_search_db
 
+    if db is not None:
+        raise typer.Exit(
+            asyncio.run(
+                run_search_db(
+                    Settings(), db, query, mode=mode, kind=kind, limit=limit, console=console
+                )
+            )
+        )
     code = asyncio.run(
         run_search(Settings(), query, site=site, mode=mode, kind=kind, limit=limit, console=console)
     )

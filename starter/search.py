@@ -1,12 +1,15 @@
 """`pressroom search`: the same search as `GET /search`, printed in the terminal with rich.
 
 Connects to the database directly (DATABASE_URL, else the embedded Postgres) and embeds the
-query with the configured embedder, exactly as the API does.
+query with the configured embedder, exactly as the API does. With `--db`, searches a
+published search.db file instead, the query embedded with the embedder the file names.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +22,7 @@ from pressroom.embeddings import aclose_embedder, make_embedder
 from pressroom.search.fusion import Fusion
 from pressroom.search.hits import MARK_START, MARK_STOP
 from pressroom.search.params import SearchError, SearchParams
+from pressroom.search.search_db import SearchDB
 from pressroom.search.searcher import Searcher
 
 _SPACES = re.compile(r"\s+")
@@ -102,5 +106,91 @@ async def run_search(
         return 0
     finally:
         await conn.close()
+        if embedder is not None:
+            await aclose_embedder(embedder)
+
+
+def _render_file(console: Console, body: dict[str, Any], source: str) -> None:
+    """A search.db (or search.json) answer: snippets are plain text with <mark> HTML."""
+    results, images = body["results"], body["images"]
+    console.print(
+        f"[dim]{len(results)} posts, {len(images)} images · {body['site']} @ "
+        f"{body['revision']} · {body['mode']} · {source}[/]"
+    )
+    for n, result in enumerate(results, 1):
+        date = (result.get("date") or "")[:10]
+        console.print(
+            f"\n[bold]{n}. {result['title'] or result['postId']}[/]  [dim]{date} "
+            f"{result['postId']}  score {result['score']:.4f}[/]",
+            highlight=False,
+        )
+        byline = [", ".join(result.get("authors") or []), result.get("url") or ""]
+        if any(byline):
+            console.print("   " + " · ".join(b for b in byline if b), style="dim", markup=False)
+        for section in result["sections"]:
+            anchor = f"#{section['anchor']}" if section["anchor"] else ""
+            console.print(f"   [cyan]{section['heading'] or 'Introduction'}[/] [dim]{anchor}[/]")
+            marked = section["snippetHtml"].replace("<mark>", MARK_START)
+            line = Text("     ")
+            line.append_text(_marked(html.unescape(marked.replace("</mark>", MARK_STOP))))
+            console.print(line)
+    if images:
+        console.print("\n[bold]Images[/]")
+        for image in images:
+            console.print(f"   {image['path']}  [dim]{image['title']}[/]", markup=False)
+
+
+async def run_search_db(
+    settings: Settings,
+    path: Path,
+    query: str,
+    *,
+    mode: str,
+    kind: str,
+    limit: int,
+    console: Console,
+) -> int:
+    """Search a search.db file, the query embedded with the embedder its `meta` names;
+    returns the exit code (2 for bad input or an unreadable file)."""
+    try:
+        db = SearchDB.open(path)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot read {path}:[/] {exc}", markup=True, highlight=False)
+        return 2
+    embedder = None
+    try:
+        vector = None
+        if mode != "text":
+            meta = db.embedding
+            if meta is None:
+                console.print("[yellow]the file has no vectors: full text only[/]")
+                mode = "text"
+            else:
+                try:
+                    embedder = make_embedder(
+                        settings.model_copy(
+                            update={
+                                "embedding_provider": meta["provider"],
+                                "embedding_model": meta["model"],
+                                "embedding_dimensions": meta["dimensions"],
+                            }
+                        )
+                    )
+                    vector = (await embedder.embed([query]))[0]
+                except Exception as exc:  # no key, no network: still answer by text
+                    console.print(
+                        f"[yellow]no query vector ({meta['provider']}/{meta['model']}: "
+                        f"{exc}): full text only[/]"
+                    )
+                    mode = "text"
+        try:
+            body = db.search(query, mode=mode, kind=kind, limit=limit, query_vector=vector)
+        except SearchError as err:
+            console.print(f"[red]{err.message}[/]")
+            return 2
+        _render_file(console, body, path.name)
+        return 0
+    finally:
+        db.close()
         if embedder is not None:
             await aclose_embedder(embedder)

@@ -34,6 +34,7 @@ __all__ = [
     "MEDIA_JSON",
     "POSTS_JSON",
     "SEARCH_JSON",
+    "SEARCH_TEXT_LIMIT",
     "SearchEntry",
     "build_manifest",
     "content_type",
@@ -291,9 +292,16 @@ def write_errors_json(
     return counts
 
 
+# Types `mimetypes` does not know (or guesses otherwise on some systems): search.db's is the
+# IANA type for SQLite files (application/x-sqlite3 is the older unregistered one).
+_CONTENT_TYPES = {".db": "application/vnd.sqlite3"}
+
+
 def content_type(name: str) -> str:
     """A published file's Content-Type by its name (a `.gz` file's is gzip's, not its
     contents': it is served as the compressed file it is)."""
+    if (known := _CONTENT_TYPES.get(PurePosixPath(name).suffix)) is not None:
+        return known
     guessed, encoding = mimetypes.guess_type(name)
     if encoding == "gzip":
         return "application/gzip"

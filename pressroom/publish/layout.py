@@ -173,9 +173,7 @@ def _conflict_message(folder: str, site: str, other_folder: str, owner: str) -> 
     )
 
 
-def _conflict(
-    claims: list[tuple[str, str]], folder: str, site: str
-) -> PublishRefused | None:
+def _conflict(claims: list[tuple[str, str]], folder: str, site: str) -> PublishRefused | None:
     """The first of `claims` (overlapping `folder`) that is not `site`'s own claim on it."""
     for other_folder, owner in claims:
         if other_folder == folder and owner == site:

@@ -38,7 +38,16 @@ from pressroom.search.fusion import Fusion, Hit, ImageHit, fuse, fuse_images
 from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms, image_links, post_fields
 from pressroom.search.params import SearchError, check_request, split_query
 
-__all__ = ["FIELD_WEIGHTS", "STOPWORDS", "Analyzer", "Entry", "SearchFile", "bounded_word"]
+__all__ = [
+    "FIELD_WEIGHTS",
+    "STOPWORDS",
+    "Analyzer",
+    "Entry",
+    "SearchFile",
+    "bounded_word",
+    "query_terms",
+    "snippet",
+]
 
 FIELD_WEIGHTS = {"title": 1.0, "heading": 0.4, "text": 0.2}
 _K1, _B = 1.2, 0.75
@@ -168,13 +177,7 @@ class SearchFile:
     # --- query parsing and scoring ---------------------------------------------------
 
     def _terms(self, query: str) -> tuple[list[list[str]], list[list[str]]]:
-        """(OR-ed terms, excluded terms), each a phrase of stems (one stem for a word)."""
-        include, exclude = split_query(query)
-
-        def stems(term: str) -> list[str]:
-            return [s for s in self.analyzer.tokens(term.strip('"')) if s]
-
-        return [p for p in map(stems, include) if p], [p for p in map(stems, exclude) if p]
+        return query_terms(self.analyzer, query)
 
     @staticmethod
     def _has_phrase(entry: Entry, phrase: list[str]) -> bool:
@@ -336,28 +339,42 @@ class SearchFile:
                 )  # fmt: skip
 
     def _snippet(self, text: str, stems: set[str]) -> tuple[str, str]:
-        """About 30 words around the first matched term: (plain, HTML with <mark>)."""
-        words = list(re.finditer(r"\S+", text))
-        hits = [
-            i
-            for i, w in enumerate(words)
-            if any(self.analyzer.stem(t) in stems for t in _WORD.findall(w.group().lower()))
-        ]
-        start = max(0, (hits[0] if hits else 0) - _SNIPPET_WORDS // 3)
-        window: list[str] = []
-        visible = 0
-        for w in words[start : start + _SNIPPET_WORDS]:
-            word = bounded_word(w.group())
-            if window and visible + 1 + len(word) > HIT_CAPS["snippet"]:
-                break
-            window.append(word)
-            visible += len(word) + (1 if len(window) > 1 else 0)
-        plain = " ".join(window)
-        marked = " ".join(
-            f"<mark>{html.escape(word)}</mark>" if start + i in hits else html.escape(word)
-            for i, word in enumerate(window)
-        )
-        return plain, marked
+        return snippet(self.analyzer, text, stems)
+
+
+def snippet(analyzer: Analyzer, text: str, stems: set[str]) -> tuple[str, str]:
+    """About 30 words around the first matched term: (plain, HTML with <mark>)."""
+    words = list(re.finditer(r"\S+", text))
+    hits = [
+        i
+        for i, w in enumerate(words)
+        if any(analyzer.stem(t) in stems for t in _WORD.findall(w.group().lower()))
+    ]
+    start = max(0, (hits[0] if hits else 0) - _SNIPPET_WORDS // 3)
+    window: list[str] = []
+    visible = 0
+    for w in words[start : start + _SNIPPET_WORDS]:
+        word = bounded_word(w.group())
+        if window and visible + 1 + len(word) > HIT_CAPS["snippet"]:
+            break
+        window.append(word)
+        visible += len(word) + (1 if len(window) > 1 else 0)
+    plain = " ".join(window)
+    marked = " ".join(
+        f"<mark>{html.escape(word)}</mark>" if start + i in hits else html.escape(word)
+        for i, word in enumerate(window)
+    )
+    return plain, marked
+
+
+def query_terms(analyzer: Analyzer, query: str) -> tuple[list[list[str]], list[list[str]]]:
+    """(OR-ed terms, excluded terms), each a phrase of stems (one stem for a word)."""
+    include, exclude = split_query(query)
+
+    def stems(term: str) -> list[str]:
+        return [s for s in analyzer.tokens(term.strip('"')) if s]
+
+    return [p for p in map(stems, include) if p], [p for p in map(stems, exclude) if p]
 
 
 def _image_entries(images: Sequence[Entry], found: Sequence[ImageHit]) -> list[dict[str, Any]]:

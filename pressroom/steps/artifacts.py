@@ -32,6 +32,7 @@ from pressroom.publish.artifacts import SearchEntry, content_type
 from pressroom.publish.exports import EXPORT_SQL
 from pressroom.publish.media import MediaLinks
 from pressroom.search.hits import bounded, bounded_terms, bounded_url
+from pressroom.search.search_db_writer import SEARCH_DB, write_search_db
 from pressroom.steps.env import DatabaseEnv, RevisionTarget, StepEnv
 from pressroom.steps.load import VectorStream, download_parsed, download_vectors
 from pressroom.steps.publish_media import media_links
@@ -185,9 +186,24 @@ def _build(
         site=site,
         **(embedding.model_dump() if embedding else {}),
     )
+    files = [*ARTIFACT_FILES, *extra]
+    if SEARCH_DB in req.exports:
+        # A second pass over the work-store files: streamed again rather than held.
+        media = _media(src.media)
+        write_search_db(
+            out / SEARCH_DB,
+            posts=_posts(src.posts),
+            media=src.links.link_all(media) if src.links else media,
+            entries=search_entries(src.posts, src.media, src.text, src.images, src.links),
+            related=req.related,
+            revision_id=revision_id,
+            site=site,
+            embedding=embedding.model_dump() if embedding else None,
+        )
+        files.append(SEARCH_DB)
     manifest = artifacts.build_manifest(
         out,
-        (*ARTIFACT_FILES, *extra),
+        files,
         site=site,
         revision_id=revision_id,
         counts=req.counts,
@@ -201,7 +217,7 @@ def _build(
     artifacts.write_manifest(out, manifest)
     return [
         ArtifactFile(name=name, bytes=(out / name).stat().st_size, sha256=sha256_file(out / name))
-        for name in (*ARTIFACT_FILES, *extra, artifacts.MANIFEST_JSON)
+        for name in (*files, artifacts.MANIFEST_JSON)
     ]
 
 

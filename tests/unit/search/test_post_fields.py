@@ -33,9 +33,7 @@ def make_post(post_id: str = "blog/x", sections: int = 2, **fields: object) -> P
 
 def test_post_fields_are_bounded() -> None:
     day = datetime(2024, 5, 2, tzinfo=UTC)
-    got = post_fields(
-        url="/blog/x/", date=day, updated=None, authors=["Ada"], summary="Short."
-    )
+    got = post_fields(url="/blog/x/", date=day, updated=None, authors=["Ada"], summary="Short.")
     assert got == {
         "url": "/blog/x/", "date": "2024-05-02T00:00:00+00:00", "updated": None,
         "authors": ["Ada"], "summary": "Short.",
