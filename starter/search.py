@@ -38,19 +38,23 @@ def _marked(snippet: str) -> Text:
     return text
 
 
-def render(console: Console, body: dict[str, Any]) -> None:
-    for warning in body["warnings"]:
+def render(console: Console, body: dict[str, Any], source: str | None = None) -> None:
+    """An answer in the terminal: the API's (`source` None: snippets carry ts_headline's
+    markers) or a file's (`source` names it: snippets are plain text with <mark> HTML)."""
+    for warning in body.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
     results, images = body["results"], body["images"]
+    how = body["modeUsed"] if source is None else f"{body['mode']} · {source}"
     console.print(
         f"[dim]{len(results)} posts, {len(images)} images · {body['site']} @ "
-        f"{body['revision']} · {body['modeUsed']}[/]"
+        f"{body['revision']} · {how}[/]"
     )
     for n, result in enumerate(results, 1):
         date = (result.get("date") or "")[:10]
         console.print(
             f"\n[bold]{n}. {result['title'] or result['postId']}[/]  [dim]{date} "
-            f"{result['postId']}  score {result['score']:.4f}[/]"
+            f"{result['postId']}  score {result['score']:.4f}[/]",
+            highlight=False,
         )
         byline = [", ".join(result.get("authors") or []), result.get("url") or ""]
         if any(byline):
@@ -60,13 +64,23 @@ def render(console: Console, body: dict[str, Any]) -> None:
             anchor = f"#{section['anchor']}" if section["anchor"] else ""
             console.print(f"   [cyan]{section['heading'] or 'Introduction'}[/] [dim]{anchor}[/]")
             line = Text("     ")
-            line.append_text(_marked(section["rawSnippet"]))
+            line.append_text(_marked(_snippet(section, source is not None)))
             console.print(line)
     if images:
         console.print("\n[bold]Images[/]")
         for image in images:
-            alt = image["alt"][0] if image["alt"] else image["description"]
-            console.print(f"   {image['path']}  [dim]{alt}[/]")
+            alt = image["alt"][0] if image.get("alt") else image.get("description") or ""
+            shown = alt if source is None else image.get("title") or alt
+            console.print(f"   {image['path']}  ", end="", markup=False)
+            console.print(shown, style="dim", markup=False)
+
+
+def _snippet(section: dict[str, Any], from_file: bool) -> str:
+    """The section's snippet with ts_headline's markers around the matches."""
+    if not from_file:
+        return str(section["rawSnippet"])
+    marked = section["snippetHtml"].replace("<mark>", MARK_START)
+    return html.unescape(marked.replace("</mark>", MARK_STOP))
 
 
 async def run_search(
@@ -108,36 +122,6 @@ async def run_search(
         await conn.close()
         if embedder is not None:
             await aclose_embedder(embedder)
-
-
-def _render_file(console: Console, body: dict[str, Any], source: str) -> None:
-    """A search.db (or search.json) answer: snippets are plain text with <mark> HTML."""
-    results, images = body["results"], body["images"]
-    console.print(
-        f"[dim]{len(results)} posts, {len(images)} images · {body['site']} @ "
-        f"{body['revision']} · {body['mode']} · {source}[/]"
-    )
-    for n, result in enumerate(results, 1):
-        date = (result.get("date") or "")[:10]
-        console.print(
-            f"\n[bold]{n}. {result['title'] or result['postId']}[/]  [dim]{date} "
-            f"{result['postId']}  score {result['score']:.4f}[/]",
-            highlight=False,
-        )
-        byline = [", ".join(result.get("authors") or []), result.get("url") or ""]
-        if any(byline):
-            console.print("   " + " · ".join(b for b in byline if b), style="dim", markup=False)
-        for section in result["sections"]:
-            anchor = f"#{section['anchor']}" if section["anchor"] else ""
-            console.print(f"   [cyan]{section['heading'] or 'Introduction'}[/] [dim]{anchor}[/]")
-            marked = section["snippetHtml"].replace("<mark>", MARK_START)
-            line = Text("     ")
-            line.append_text(_marked(html.unescape(marked.replace("</mark>", MARK_STOP))))
-            console.print(line)
-    if images:
-        console.print("\n[bold]Images[/]")
-        for image in images:
-            console.print(f"   {image['path']}  [dim]{image['title']}[/]", markup=False)
 
 
 async def run_search_db(
@@ -188,7 +172,7 @@ async def run_search_db(
         except SearchError as err:
             console.print(f"[red]{err.message}[/]")
             return 2
-        _render_file(console, body, path.name)
+        render(console, body, path.name)
         return 0
     finally:
         db.close()

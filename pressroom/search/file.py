@@ -36,7 +36,7 @@ from pressroom.db.rows import parse_timestamp
 from pressroom.publish.artifacts import decode_vector
 from pressroom.search.fusion import Fusion, Hit, ImageHit, fuse, fuse_images
 from pressroom.search.hits import HIT_CAPS, bounded, bounded_terms, image_links, post_fields
-from pressroom.search.params import SearchError, check_request, split_query
+from pressroom.search.params import file_query_vector, split_query
 
 __all__ = [
     "FIELD_WEIGHTS",
@@ -246,13 +246,10 @@ class SearchFile:
     ) -> dict[str, Any]:
         """Posts (grouped, with their best sections) and images, as `GET /search` returns
         them. `mode` "vector"/"hybrid" need `query_vector`; `date_to` is exclusive."""
-        check_request(query, mode, kind, limit)
-        if mode != "text" and query_vector is None:
-            raise SearchError(f"mode {mode} needs a query vector", parameter="mode")
+        vector = file_query_vector(query, mode, kind, limit, query_vector)
         fusion = fusion or Fusion()
         posts, images = self._filtered({t.lower() for t in tags}, date_from, date_to)
         text_wanted = mode != "vector"
-        vector = query_vector if mode != "text" else None
         results: list[dict[str, Any]] = []
         if kind in ("all", "posts"):
             candidates = max(100, 10 * limit)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "MAX_LIMIT",
@@ -16,6 +16,7 @@ __all__ = [
     "SearchParams",
     "SiteNotFound",
     "check_request",
+    "file_query_vector",
     "split_query",
 ]
 
@@ -65,6 +66,20 @@ def check_request(query: str, mode: str, kind: str, limit: int) -> None:
         raise SearchError(f"kind must be one of {', '.join(KINDS)}", parameter="kind")
     if not 1 <= limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}", parameter="limit")
+
+
+T = TypeVar("T")
+
+
+def file_query_vector(
+    query: str, mode: str, kind: str, limit: int, query_vector: T | None
+) -> T | None:
+    """A static file's search (search.json, search.db), checked as the API checks one: the
+    vector its mode ranks by (None for text), or SearchError; the caller embeds the query."""
+    check_request(query, mode, kind, limit)
+    if mode != "text" and query_vector is None:
+        raise SearchError(f"mode {mode} needs a query vector", parameter="mode")
+    return query_vector if mode != "text" else None
 
 
 @dataclass(frozen=True)

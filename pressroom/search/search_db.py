@@ -30,7 +30,7 @@ from pressroom.db.rows import parse_timestamp
 from pressroom.search.file import FIELD_WEIGHTS, Analyzer, query_terms, snippet
 from pressroom.search.fusion import Fusion, Hit, fuse, fuse_images
 from pressroom.search.hits import bounded, bounded_terms, image_links, post_fields
-from pressroom.search.params import SearchError, check_request
+from pressroom.search.params import file_query_vector
 from pressroom.search.search_db_writer import FORMAT
 from pressroom.search.sqlite_driver import connect
 
@@ -179,13 +179,10 @@ class SearchDB:
     ) -> dict[str, Any]:
         """Posts (grouped, with their best sections) and images, as `SearchFile.search`
         returns them. `mode` "vector"/"hybrid" need `query_vector`; `date_to` is exclusive."""
-        check_request(query, mode, kind, limit)
-        if mode != "text" and query_vector is None:
-            raise SearchError(f"mode {mode} needs a query vector", parameter="mode")
+        vector = file_query_vector(query, mode, kind, limit, query_vector)
         fusion = fusion or Fusion()
         allowed = self._allowed(tags, date_from, date_to)
         text_wanted = mode != "vector"
-        vector = query_vector if mode != "text" else None
         results: list[dict[str, Any]] = []
         if kind in ("all", "posts"):
             candidates = max(100, 10 * limit)
