@@ -28,6 +28,7 @@ from pressroom.api.site_jobs import push_job_id, start_site_job
 from pressroom.db import registrations as registry
 from pressroom.db.registrations import Registration
 from pressroom.models import JobTrigger
+from pressroom.publish.latest import iso
 from pressroom.security import sealing
 from pressroom.triggers.hosts import HOSTS
 from pressroom.triggers.matching import PushTarget, decide
@@ -164,7 +165,7 @@ async def _one_site(
             if not job.created:
                 outcome["reason"] = f"redelivery: job {job.job_id} was started for it before"
             outcome["statusUrl"] = f"/jobs/{job.job_id}"
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = iso(datetime.now(UTC))
     await registry.record_delivery(
         conn, site, {"host": push.host, "delivery": delivery, "at": now, **outcome}
     )

@@ -14,7 +14,7 @@ overlap) and the create / update / describe / pause / trigger / delete calls.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pressroom.api.requests import BadRequest, check_tree, job_input
@@ -45,6 +45,7 @@ from pressroom.config import Settings
 from pressroom.db.registrations import Registration
 from pressroom.durations import format_duration, parse_duration
 from pressroom.models import JobInput, JobTrigger
+from pressroom.publish.latest import iso
 
 __all__ = [
     "ScheduleRequest",
@@ -220,8 +221,8 @@ async def _describe(client: Client, site: str) -> ScheduleDescription | None:
         raise
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def _iso(value: datetime | None) -> str | None:
+    return iso(value) if value is not None else None
 
 
 def _spec_view(spec: ScheduleSpec) -> dict[str, Any]:

@@ -78,8 +78,9 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-# The database is down or refusing connections: 503, not a crash (query errors stay 500s).
-_DB_DOWN = (
+# The database is down or refusing connections: 503, not a crash (query errors stay 500s);
+# the site routes (api/sites.py) answer the same.
+DB_DOWN = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.CannotConnectNowError,
@@ -236,7 +237,7 @@ def _error(err: SearchError) -> web.Response:
     return web.json_response(err.body(), status=err.status)
 
 
-def _unavailable(exc: BaseException) -> web.Response:
+def database_unavailable(exc: BaseException) -> web.Response:
     log.warning("search database unavailable: %r", exc)
     return web.json_response(
         {"error": "the search database is unavailable", "detail": type(exc).__name__},
@@ -271,8 +272,8 @@ async def search(request: web.Request) -> web.Response:
                 body = await searcher.search(conn, params)
         except SearchError as err:
             return _error(err)
-        except _DB_DOWN as exc:
-            return _unavailable(exc)
+        except DB_DOWN as exc:
+            return database_unavailable(exc)
         site, revision = body["site"], body["revision"]
         for result in body["results"]:
             result["relatedUrl"] = _post_url(site, result["postId"]) + "/related"
@@ -335,8 +336,8 @@ async def _post_answer(request: web.Request, *, with_post: bool) -> web.Response
                 )  # fmt: skip
         except SiteNotFound as err:
             return _error(err)
-        except _DB_DOWN as exc:
-            return _unavailable(exc)
+        except DB_DOWN as exc:
+            return database_unavailable(exc)
         if found is None:  # never in this revision (or pruned between the reads)
             return _no_post(site, post_id)
         answer = _encode(_post_body(site, revision, post_id, found, rows))
@@ -376,8 +377,8 @@ async def media(request: web.Request) -> web.StreamResponse:
         pool = await request.app[SEARCH_DB_KEY].pool()
         async with pool.acquire() as conn:
             found = await read_thumbnail(conn, site, path, pinned)
-    except _DB_DOWN as exc:
-        return _unavailable(exc)
+    except DB_DOWN as exc:
+        return database_unavailable(exc)
     if found is None:
         return web.json_response({"error": f"no thumbnail for {path!r} in {site!r}"}, status=404)
     policy = request.app[POLICY_KEY]

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from pressroom.config import Settings
 from pressroom.db.registrations import Registration, record_job
 from pressroom.models import JobTrigger
+from pressroom.publish.latest import iso
 
 __all__ = ["SiteJob", "build_job_id", "push_job_id", "start_site_job"]
 
@@ -75,7 +76,7 @@ async def start_site_job(
         record = {
             "jobId": job_id,
             "trigger": trigger.as_dict(),
-            "startedAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "startedAt": iso(datetime.now(UTC)),
         }
         await record_job(conn, registration.site, record)
     return SiteJob(job_id, started.created, started.state)

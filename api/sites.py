@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 from pressroom.api import schedules
 from pressroom.api.requests import BadRequest, check_tree
-from pressroom.api.search import SEARCH_DB_KEY
+from pressroom.api.search import DB_DOWN, SEARCH_DB_KEY, database_unavailable
 from pressroom.api.site_jobs import build_job_id, start_site_job
 from pressroom.api.site_requests import check_site_name, parse_registration
 from pressroom.workflows.search_attributes import SITE, STATE
@@ -29,6 +30,7 @@ from pressroom.db import registrations as registry
 from pressroom.db.registrations import Registration
 from pressroom.db.sites import Revision, current_revision, current_revisions
 from pressroom.models import JobTrigger
+from pressroom.publish.latest import iso
 from pressroom.publish.layout import folder_conflict
 from pressroom.storage import store_location
 
@@ -38,15 +40,14 @@ log = logging.getLogger("pressroom.api")
 
 CLIENT_KEY = web.AppKey("sites_client", Client)
 SETTINGS_KEY = web.AppKey("sites_settings", Settings)
-_DB_DOWN = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
 def _json(status: int, body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def _iso(value: datetime | None) -> str | None:
+    return iso(value) if value is not None else None
 
 
 def _revision(revision: Revision | None) -> dict[str, Any] | None:
@@ -111,8 +112,8 @@ async def list_sites(request: web.Request) -> web.Response:
         async with pool.acquire() as conn:
             revisions = {r.site: r for r in await current_revisions(conn)}
             registered = {r.site: r for r in await registry.list_registrations(conn)}
-    except _DB_DOWN as exc:
-        return _unavailable(exc)
+    except DB_DOWN as exc:
+        return database_unavailable(exc)
     names = sorted(set(revisions) | set(registered))
     return _json(200, {"sites": [site_view(registered.get(s), revisions.get(s), s) for s in names]})
 
@@ -307,19 +308,13 @@ async def bad_requests(request: web.Request, handler: Any) -> web.StreamResponse
         return await handler(request)
     except BadRequest as err:
         return _json(400, err.body())
-    except _DB_DOWN as exc:
-        return _unavailable(exc)
+    except DB_DOWN as exc:
+        return database_unavailable(exc)
     except RPCError as err:
         if err.status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             raise
         log.warning("Temporal unavailable: %s", err)
         return _json(503, {"error": "Temporal is unavailable", "detail": err.message[:200]})
-
-
-def _unavailable(exc: BaseException) -> web.Response:
-    log.warning("database unavailable: %r", exc)
-    body = {"error": "the database is unavailable", "detail": type(exc).__name__}
-    return _json(503, body)
 
 
 def install(app: web.Application, settings: Settings, client: Client) -> None:
