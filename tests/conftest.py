@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -132,18 +133,24 @@ async def worker(settings: Settings, temporal_client: Client) -> AsyncIterator[N
         yield
 
 
-@pytest_asyncio.fixture
-async def api_url(settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
-    """The real aiohttp API app served on a loopback port."""
+@contextlib.asynccontextmanager
+async def served_api(settings: Settings, client: Client) -> AsyncIterator[str]:
+    """The real aiohttp API app for `settings` and `client` on a loopback port: its URL."""
     from aiohttp import web
     from pressroom.api.app import create_app
 
-    runner = web.AppRunner(create_app(settings, temporal_client))
+    runner = web.AppRunner(create_app(settings, client))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def api_url(settings: Settings, temporal_client: Client) -> AsyncIterator[str]:
+    """The real aiohttp API app served on a loopback port."""
+    async with served_api(settings, temporal_client) as url:
+        yield url

@@ -16,15 +16,13 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from pressroom.api.app import create_app
 from pressroom.starter.worker import running_worker
 from temporalio.client import Client
 
 from pressroom.config import Settings
 from pressroom.triggers.push import MAX_BODY_BYTES
 from pressroom.triggers.signatures import sign
-from tests.conftest import EXAMPLE_BLOG
+from tests.conftest import EXAMPLE_BLOG, served_api
 from tests.e2e.jobs.test_incremental import fresh_model, openai_settings, section_inputs
 from tests.fakes.openai_server import FakeOpenAI, openai_server
 from tests.fakes.push_events import ping_event, push_event
@@ -87,16 +85,11 @@ def git_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 @pytest_asyncio.fixture
 async def http(git_settings: Settings, temporal_client: Client) -> AsyncIterator[Any]:
-    runner = web.AppRunner(create_app(git_settings, temporal_client))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with aiohttp.ClientSession(base_url=url) as session:
-            yield session
-    finally:
-        await runner.cleanup()
+    async with (
+        served_api(git_settings, temporal_client) as url,
+        aiohttp.ClientSession(base_url=url) as session,
+    ):
+        yield session
 
 
 async def call(

@@ -14,13 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from pressroom.api.app import create_app
 from pressroom.starter.worker import running_worker
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from pressroom.config import Settings
+from tests.conftest import served_api
 
 
 def site_name() -> str:
@@ -219,21 +218,13 @@ async def test_the_schedule_outlives_the_api(
 ) -> None:
     site = site_name()
 
-    async def serve() -> tuple[web.AppRunner, str]:
-        runner = web.AppRunner(create_app(settings, temporal_client))
-        await runner.setup()
-        tcp = web.TCPSite(runner, "127.0.0.1", 0)
-        await tcp.start()
-        return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with served_api(settings, temporal_client) as url:
+        async with aiohttp.ClientSession(base_url=url) as http:
+            await register(http, site, blog)
+            assert (await call(http, "PUT", f"/sites/{site}/schedule", {"every": "2h"}))[0] == 201
 
-    runner, url = await serve()
-    async with aiohttp.ClientSession(base_url=url) as http:
-        await register(http, site, blog)
-        assert (await call(http, "PUT", f"/sites/{site}/schedule", {"every": "2h"}))[0] == 201
-    await runner.cleanup()
-
-    runner, url = await serve()
-    try:
+    # A second API app, started after the first stopped: nothing carried over in memory.
+    async with served_api(settings, temporal_client) as url:
         async with aiohttp.ClientSession(base_url=url) as http:
             status, body = await call(http, "GET", f"/sites/{site}/schedule")
             assert status == 200 and body["schedule"]["spec"]["every"] == ["2h"]
@@ -245,5 +236,3 @@ async def test_the_schedule_outlives_the_api(
             status, listed = await call(http, "GET", "/sites")
             (mine,) = [s for s in listed["sites"] if s["site"] == site]
             assert mine["registered"] and mine["schedule"]["every"] == "2h"
-    finally:
-        await runner.cleanup()

@@ -13,14 +13,12 @@ import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from pressroom.api.app import create_app
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from pressroom.config import Settings
-from tests.conftest import TEMPORAL_BIN
+from tests.conftest import TEMPORAL_BIN, served_api
 
 SECRET = "s3cret-for-the-hooks-0123456789"
 
@@ -230,15 +228,7 @@ async def test_temporal_out_of_reach_is_a_503(
     )
     client = gone.client
     await gone.shutdown()
-    runner = web.AppRunner(create_app(settings, client))
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with aiohttp.ClientSession(base_url=base) as h:
-            status, answer = await call(h, "PUT", f"/sites/{site}/schedule", {"every": "1h"})
-            assert status == 503 and answer["error"] == "Temporal is unavailable", answer
-            assert (await call(h, "POST", f"/sites/{site}/builds"))[0] == 503
-    finally:
-        await runner.cleanup()
+    async with served_api(settings, client) as base, aiohttp.ClientSession(base_url=base) as h:
+        status, answer = await call(h, "PUT", f"/sites/{site}/schedule", {"every": "1h"})
+        assert status == 503 and answer["error"] == "Temporal is unavailable", answer
+        assert (await call(h, "POST", f"/sites/{site}/builds"))[0] == 503
